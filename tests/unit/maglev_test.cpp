@@ -1,0 +1,503 @@
+// SPDX-License-Identifier: Apache-2.0
+// Unit tests of the weighted Maglev builder: permutations, fairness, determinism, disruption,
+// ring sizes, diff and plan. Every randomised input uses a fixed seed, so failures reproduce.
+#include "xlb/maglev/maglev.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace xlb::maglev {
+namespace {
+
+constexpr uint32_t kSeed = 0x5eed;
+
+// Backend identities from the lab's backend networks (design.md section 4): 198.18.3.0/24 while
+// it lasts, then 2001:db8:3::/64.
+std::string backend_id(size_t i) {
+  if (i < 250) return "198.18.3." + std::to_string(i + 1);
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "2001:db8:3::%zx", i + 1);
+  return buf;
+}
+
+std::vector<Backend> make_backends(size_t n, uint32_t weight = 1) {
+  std::vector<Backend> out;
+  for (size_t i = 0; i < n; ++i) {
+    out.push_back(
+        Backend{.id = backend_id(i), .weight = weight, .index = static_cast<uint32_t>(i)});
+  }
+  return out;
+}
+
+std::vector<uint32_t> build_ok(std::span<const Backend> backends, uint32_t ring_size,
+                               uint32_t seed = kSeed) {
+  auto ring = build(backends, ring_size, seed);
+  EXPECT_TRUE(ring.ok()) << ring.error().message;
+  return ring.ok() ? std::move(ring).value() : std::vector<uint32_t>{};
+}
+
+// Slots per map index.
+std::map<uint32_t, uint32_t> count_slots(const std::vector<uint32_t>& ring) {
+  std::map<uint32_t, uint32_t> counts;
+  for (uint32_t v : ring) ++counts[v];
+  return counts;
+}
+
+double max_over_mean(const std::vector<uint32_t>& ring, size_t n_backends) {
+  uint32_t max = 0;
+  for (const auto& [index, count] : count_slots(ring)) max = std::max(max, count);
+  return max / (static_cast<double>(ring.size()) / n_backends);
+}
+
+uint32_t changed_slots(const std::vector<uint32_t>& a, const std::vector<uint32_t>& b) {
+  RingDiff d = diff(a, b);
+  EXPECT_FALSE(d.replace_whole_ring);
+  return static_cast<uint32_t>(d.changes.size());
+}
+
+// ---- Primes and ring sizes ----------------------------------------------------------------
+
+TEST(MaglevPrime, IsPrime) {
+  for (uint64_t p : {2ULL, 3ULL, 7ULL, 65537ULL, 100003ULL, 1048573ULL, 4294967291ULL,
+                     18446744073709551557ULL}) {
+    EXPECT_TRUE(is_prime(p)) << p;
+  }
+  // 3215031751 is a strong pseudoprime to bases 2, 3, 5 and 7.
+  for (uint64_t c : {0ULL, 1ULL, 4ULL, 65535ULL, 100001ULL, 1048575ULL, 3215031751ULL,
+                     18446744073709551555ULL}) {
+    EXPECT_FALSE(is_prime(c)) << c;
+  }
+}
+
+TEST(MaglevPrime, NextPrime) {
+  EXPECT_EQ(next_prime(0), 2u);
+  EXPECT_EQ(next_prime(65537), 65537u);
+  EXPECT_EQ(next_prime(100000), 100003u);
+  EXPECT_EQ(next_prime(409600), 409609u);
+  EXPECT_EQ(next_prime(4294967291u), 4294967291u);
+  EXPECT_EQ(next_prime(4294967292u), 0u);
+}
+
+TEST(MaglevRingSize, DefaultWhenBackendsFit) {
+  auto rs = choose_ring_size(100, std::nullopt);
+  ASSERT_TRUE(rs.ok()) << rs.error().message;
+  EXPECT_EQ(rs->size, kDefaultRingSize);
+  EXPECT_FALSE(rs->raised);
+  EXPECT_FALSE(rs->capped);
+  EXPECT_TRUE(rs->note.empty());
+  // 655 x 100 = 65500 <= 65537: still the default.
+  EXPECT_EQ(choose_ring_size(655, std::nullopt)->size, kDefaultRingSize);
+}
+
+TEST(MaglevRingSize, RaisedToNextPrimeAbove100PerBackend) {
+  auto rs = choose_ring_size(1000, std::nullopt);
+  ASSERT_TRUE(rs.ok()) << rs.error().message;
+  EXPECT_EQ(rs->size, 100003u);
+  EXPECT_TRUE(rs->raised);
+  EXPECT_FALSE(rs->capped);
+  EXPECT_NE(rs->note.find("100003"), std::string::npos) << rs->note;
+  EXPECT_EQ(choose_ring_size(656, std::nullopt)->size, next_prime(65600));
+  // XLB_MAX_BACKENDS always fits below the cap.
+  auto most = choose_ring_size(XLB_MAX_BACKENDS, std::nullopt);
+  ASSERT_TRUE(most.ok());
+  EXPECT_EQ(most->size, next_prime(100 * XLB_MAX_BACKENDS));
+  EXPECT_FALSE(most->capped);
+}
+
+TEST(MaglevRingSize, RequestedSizeKeptOrRaised) {
+  EXPECT_EQ(choose_ring_size(10, 1009u)->size, 1009u);
+  EXPECT_FALSE(choose_ring_size(10, 1009u)->raised);
+  auto raised = choose_ring_size(20, 1009u);
+  ASSERT_TRUE(raised.ok());
+  EXPECT_EQ(raised->size, 2003u);
+  EXPECT_TRUE(raised->raised);
+  EXPECT_NE(raised->note.find("requested"), std::string::npos) << raised->note;
+  // A large requested ring is not shrunk.
+  EXPECT_EQ(choose_ring_size(3, kMaxRingSize)->size, kMaxRingSize);
+}
+
+TEST(MaglevRingSize, CappedAtMaxRingSize) {
+  auto rs = choose_ring_size(20000, std::nullopt);
+  ASSERT_TRUE(rs.ok()) << rs.error().message;
+  EXPECT_EQ(rs->size, kMaxRingSize);
+  EXPECT_TRUE(rs->raised);
+  EXPECT_TRUE(rs->capped);
+  EXPECT_NE(rs->note.find("capped"), std::string::npos) << rs->note;
+  EXPECT_TRUE(is_prime(kMaxRingSize));
+  EXPECT_GE(kMaxRingSize, 100u * XLB_MAX_BACKENDS);
+}
+
+TEST(MaglevRingSize, InvalidRequestsRefused) {
+  EXPECT_FALSE(choose_ring_size(10, 65536u).ok());                      // not prime
+  EXPECT_FALSE(choose_ring_size(10, 5u).ok());                          // prime, below the minimum
+  EXPECT_FALSE(choose_ring_size(10, 4294967291u).ok());                 // prime, above the cap
+  EXPECT_FALSE(choose_ring_size(kMaxRingSize + 1, std::nullopt).ok());  // more than any ring
+  auto err = choose_ring_size(1, 65535u);
+  ASSERT_FALSE(err.ok());
+  EXPECT_NE(err.error().message.find("not prime"), std::string::npos) << err.error().message;
+  EXPECT_EQ(err.error().code, std::errc::invalid_argument);
+}
+
+// ---- Hash and permutations ----------------------------------------------------------------
+
+// Pinned values: hash64 must give these on every host and compiler. If this fails after an
+// intended change, every ring of every fleet reshuffles: treat it as a flag day.
+TEST(MaglevHash, PinnedValues) {
+  EXPECT_EQ(hash64("", 0), 0x48218226ff3cd4bfULL);
+  EXPECT_EQ(hash64("198.18.3.11", 0), 0x7a854b508d4bbc24ULL);
+  EXPECT_EQ(hash64("198.18.3.11", 1), 0x5f42216359023e43ULL);
+  EXPECT_EQ(hash64("[2001:db8:3::11]:8080", 42), 0x537eb1356a0402c8ULL);
+}
+
+TEST(MaglevHash, SeedAndLengthMatter) {
+  EXPECT_NE(hash64("198.18.3.11", 0), hash64("198.18.3.11", 1));
+  EXPECT_NE(hash64("a", 0), hash64(std::string_view("a\0", 2), 0));
+  EXPECT_NE(hash64("198.18.3.11", 0), hash64("198.18.3.12", 0));
+}
+
+TEST(MaglevPermutation, VisitsEverySlot) {
+  for (uint32_t m : {7u, 13u, 101u, 1009u, 65537u, 100003u}) {
+    for (size_t i = 0; i < 20; ++i) {
+      const Permutation p = permutation(backend_id(i), m, kSeed);
+      ASSERT_LT(p.offset, m);
+      ASSERT_GE(p.skip, 1u);
+      ASSERT_LT(p.skip, m);
+      std::vector<bool> seen(m, false);
+      for (uint64_t j = 0; j < m; ++j) seen[(p.offset + j * p.skip) % m] = true;
+      EXPECT_EQ(std::count(seen.begin(), seen.end(), false), 0) << "M=" << m << " i=" << i;
+    }
+  }
+}
+
+TEST(MaglevPermutation, SpreadAcrossBackends) {
+  // Distinct ids should not share a permutation: equal (offset, skip) would make them collide
+  // on every turn.
+  std::map<std::pair<uint32_t, uint32_t>, int> seen;
+  for (size_t i = 0; i < 1000; ++i) {
+    const Permutation p = permutation(backend_id(i), 65537, kSeed);
+    ++seen[{p.offset, p.skip}];
+  }
+  EXPECT_EQ(seen.size(), 1000u);
+}
+
+// ---- Population -------------------------------------------------------------------------
+
+TEST(MaglevBuild, SingleBackendOwnsEverySlot) {
+  // Only a full permutation can fill the whole ring by itself.
+  for (uint32_t m : {7u, 13u, 101u, 65537u}) {
+    const std::vector<Backend> one{{.id = "198.18.3.11", .weight = 3, .index = 7}};
+    const auto ring = build_ok(one, m);
+    ASSERT_EQ(ring.size(), m);
+    EXPECT_EQ(std::count(ring.begin(), ring.end(), 7u), static_cast<long>(m));
+  }
+}
+
+TEST(MaglevBuild, NoEmptySlotWhenAnyWeightPositive) {
+  auto backends = make_backends(50);
+  for (size_t i = 0; i < backends.size(); ++i) backends[i].weight = i % 3;  // a third are 0
+  for (uint32_t m : {151u, 1009u, 65537u}) {
+    const auto ring = build_ok(backends, m);
+    EXPECT_EQ(std::count(ring.begin(), ring.end(), kEmptySlot), 0) << "M=" << m;
+  }
+}
+
+TEST(MaglevBuild, EmptyWhenNoWeight) {
+  const auto none = build_ok({}, 101);
+  ASSERT_EQ(none.size(), 101u);
+  EXPECT_EQ(std::count(none.begin(), none.end(), kEmptySlot), 101);
+  const auto zero = build_ok(make_backends(5, 0), 101);
+  EXPECT_EQ(std::count(zero.begin(), zero.end(), kEmptySlot), 101);
+}
+
+TEST(MaglevBuild, WeightZeroGetsNothing) {
+  auto backends = make_backends(10);
+  backends[3].weight = 0;
+  backends[7].weight = 0;
+  const auto counts = count_slots(build_ok(backends, 65537));
+  EXPECT_EQ(counts.count(3), 0u);
+  EXPECT_EQ(counts.count(7), 0u);
+  EXPECT_EQ(counts.size(), 8u);
+}
+
+TEST(MaglevBuild, DeterministicUnderShuffledInput) {
+  auto backends = make_backends(300);
+  for (size_t i = 0; i < backends.size(); ++i) backends[i].weight = 1 + i % 4;
+  const auto reference = build_ok(backends, 65537);
+  std::mt19937 rng(12345);
+  for (int round = 0; round < 5; ++round) {
+    std::shuffle(backends.begin(), backends.end(), rng);
+    EXPECT_EQ(build_ok(backends, 65537), reference) << "shuffle " << round;
+  }
+}
+
+TEST(MaglevBuild, SeedChangesTheRing) {
+  const auto backends = make_backends(10);
+  EXPECT_NE(build_ok(backends, 1009, 1), build_ok(backends, 1009, 2));
+  EXPECT_EQ(build_ok(backends, 1009, 1), build_ok(backends, 1009, 1));
+}
+
+TEST(MaglevBuild, OnlyWeightRatiosMatter) {
+  auto backends = make_backends(20);
+  for (size_t i = 0; i < backends.size(); ++i) backends[i].weight = 1 + i % 5;
+  const auto reference = build_ok(backends, 65537);
+  for (auto& b : backends) b.weight *= 1000;
+  EXPECT_EQ(build_ok(backends, 65537), reference);
+}
+
+// The ring's bytes, pinned: the same inputs must give the same ring on every host, forever.
+TEST(MaglevBuild, PinnedRingDigest) {
+  auto backends = make_backends(300);
+  for (size_t i = 0; i < backends.size(); ++i) backends[i].weight = 1 + i % 7;
+  const auto ring = build_ok(backends, 65537);
+  std::string bytes;
+  for (uint32_t v : ring) {
+    for (int b = 0; b < 4; ++b) bytes.push_back(static_cast<char>((v >> (8 * b)) & 0xff));
+  }
+  EXPECT_EQ(hash64(bytes, 0), 0x52435ed49f615abcULL);
+}
+
+TEST(MaglevBuild, WeightsAreProportional) {
+  // Weights 1..10 (sum 55) over 65537 slots: every share within 1 % (and about one slot) of
+  // weight / 55.
+  std::vector<Backend> backends = make_backends(10);
+  for (size_t i = 0; i < backends.size(); ++i) backends[i].weight = static_cast<uint32_t>(i + 1);
+  for (uint32_t seed : {1u, 2u, kSeed}) {
+    const auto counts = count_slots(build_ok(backends, 65537, seed));
+    for (const Backend& b : backends) {
+      const double expected = 65537.0 * b.weight / 55.0;
+      const double got = counts.count(b.index) ? counts.at(b.index) : 0;
+      EXPECT_NEAR(got, expected, expected * 0.01) << b.id << " seed " << seed;
+      EXPECT_NEAR(got, expected, 2.0) << b.id << " seed " << seed;
+    }
+  }
+}
+
+TEST(MaglevBuild, SkewedWeightsAreProportional) {
+  // One heavy backend among light ones: no first-round head start, no starvation.
+  std::vector<Backend> backends = make_backends(50);
+  backends[0].weight = 100;
+  const double total = 100 + 49;
+  const auto counts = count_slots(build_ok(backends, 65537));
+  for (const Backend& b : backends) {
+    const double expected = 65537.0 * b.weight / total;
+    EXPECT_NEAR(counts.at(b.index), expected, std::max(2.0, expected * 0.01)) << b.id;
+  }
+}
+
+TEST(MaglevBuild, BalancedEqualWeights) {
+  const auto ring = build_ok(make_backends(100), 65537);
+  EXPECT_LE(max_over_mean(ring, 100), 1.002);
+  EXPECT_EQ(count_slots(ring).size(), 100u);
+}
+
+// ---- Disruption -------------------------------------------------------------------------
+
+TEST(MaglevDisruption, RemoveOneOf100) {
+  auto backends = make_backends(100);
+  const auto before = build_ok(backends, 65537);
+  for (size_t victim : {0, 37, 99}) {
+    auto fewer = backends;
+    fewer.erase(fewer.begin() + victim);
+    const auto after = build_ok(fewer, 65537);
+    const uint32_t lost = count_slots(before).at(static_cast<uint32_t>(victim));
+    const double ratio = static_cast<double>(changed_slots(before, after)) / lost;
+    EXPECT_LE(ratio, 1.6) << "victim " << victim;
+    EXPECT_GE(ratio, 1.0);
+  }
+}
+
+TEST(MaglevDisruption, AddOneTo100) {
+  auto backends = make_backends(100);
+  const auto before = build_ok(backends, 65537);
+  backends.push_back(Backend{.id = "198.18.3.200", .weight = 1, .index = 100});
+  const auto after = build_ok(backends, 65537);
+  const uint32_t gained = count_slots(after).at(100);
+  const double ratio = static_cast<double>(changed_slots(before, after)) / gained;
+  EXPECT_LE(ratio, 1.6);
+  EXPECT_GE(ratio, 1.0);
+}
+
+// Maglev's known weak spot: with many backends and only ~100 slots each, the last rounds of
+// population cascade (measured 6.5-7 for this case; the goal of 1.6 is not reached by
+// Maglev population, see maglev.h). The bound guards against regressions beyond that.
+TEST(MaglevDisruption, RemoveOneOf1000AutoRing) {
+  auto backends = make_backends(1000);
+  auto rs = choose_ring_size(backends.size(), std::nullopt);
+  ASSERT_TRUE(rs.ok());
+  const auto before = build_ok(backends, rs->size);
+  backends.erase(backends.begin() + 500);
+  const auto after = build_ok(backends, rs->size);
+  const uint32_t lost = count_slots(before).at(500);
+  EXPECT_LE(static_cast<double>(changed_slots(before, after)) / lost, 8.0);
+}
+
+TEST(MaglevDisruption, WeightChangeMovesLittle) {
+  // Doubling one backend's weight among 100: about its new extra share moves, not the ring.
+  auto backends = make_backends(100);
+  const auto before = build_ok(backends, 65537);
+  backends[42].weight = 2;
+  const auto after = build_ok(backends, 65537);
+  const uint32_t gained = count_slots(after).at(42) - count_slots(before).at(42);
+  EXPECT_LE(static_cast<double>(changed_slots(before, after)) / gained, 2.0);
+}
+
+// ---- Errors -----------------------------------------------------------------------------
+
+TEST(MaglevErrors, BuildRefusesBadInput) {
+  auto dup_id = make_backends(3);
+  dup_id[2].id = dup_id[0].id;
+  EXPECT_FALSE(build(dup_id, 101, kSeed).ok());
+  auto err = build(dup_id, 101, kSeed);
+  EXPECT_NE(err.error().message.find("duplicate"), std::string::npos);
+
+  auto dup_index = make_backends(3);
+  dup_index[2].index = 0;
+  EXPECT_FALSE(build(dup_index, 101, kSeed).ok());
+
+  auto empty_id = make_backends(3);
+  empty_id[1].id.clear();
+  EXPECT_FALSE(build(empty_id, 101, kSeed).ok());
+
+  auto reserved_index = make_backends(3);
+  reserved_index[1].index = kEmptySlot;
+  EXPECT_FALSE(build(reserved_index, 101, kSeed).ok());
+
+  const auto ok = make_backends(3);
+  EXPECT_FALSE(build(ok, 100, kSeed).ok());                // not prime
+  EXPECT_FALSE(build(ok, 5, kSeed).ok());                  // below the minimum
+  EXPECT_FALSE(build(ok, 1048583, kSeed).ok());            // prime, above the cap
+  EXPECT_FALSE(build(make_backends(12), 11, kSeed).ok());  // more weighted backends than slots
+  // Weight-0 backends need no slot.
+  auto mostly_zero = make_backends(12);
+  for (size_t i = 2; i < mostly_zero.size(); ++i) mostly_zero[i].weight = 0;
+  EXPECT_TRUE(build(mostly_zero, 11, kSeed).ok());
+}
+
+// ---- Diff and plan ----------------------------------------------------------------------
+
+TEST(MaglevDiff, ListsExactlyTheChangedSlots) {
+  const std::vector<uint32_t> a{1, 2, 3, 4, 5, 6, 7};
+  const std::vector<uint32_t> b{1, 9, 3, 4, 8, 6, 7};
+  const RingDiff d = diff(a, b);
+  EXPECT_FALSE(d.replace_whole_ring);
+  ASSERT_EQ(d.changes.size(), 2u);
+  EXPECT_EQ(d.changes[0].slot, 1u);
+  EXPECT_EQ(d.changes[0].old_value, 2u);
+  EXPECT_EQ(d.changes[0].new_value, 9u);
+  EXPECT_EQ(d.changes[1].slot, 4u);
+  EXPECT_EQ(d.changes[1].old_value, 5u);
+  EXPECT_EQ(d.changes[1].new_value, 8u);
+  EXPECT_TRUE(diff(a, a).changes.empty());
+}
+
+TEST(MaglevDiff, AppliedChangesGiveTheNewRing) {
+  auto backends = make_backends(100);
+  auto old_ring = build_ok(backends, 65537);
+  backends.erase(backends.begin() + 10);
+  const auto new_ring = build_ok(backends, 65537);
+  const RingDiff d = diff(old_ring, new_ring);
+  for (const SlotChange& c : d.changes) {
+    ASSERT_EQ(old_ring[c.slot], c.old_value);
+    old_ring[c.slot] = c.new_value;
+  }
+  EXPECT_EQ(old_ring, new_ring);
+}
+
+TEST(MaglevDiff, SizeChangeReplacesWholeRing) {
+  const auto small = build_ok(make_backends(3), 101);
+  const auto large = build_ok(make_backends(3), 103);
+  const RingDiff d = diff(small, large);
+  EXPECT_TRUE(d.replace_whole_ring);
+  EXPECT_TRUE(d.changes.empty());
+  EXPECT_TRUE(diff({}, large).replace_whole_ring);  // no ring yet
+}
+
+TEST(MaglevPlan, RemoveAndAddBackends) {
+  const auto current = make_backends(10);
+  auto proposed = current;
+  proposed.erase(proposed.begin() + 4);  // remove 198.18.3.5
+  proposed.push_back(Backend{.id = "198.18.3.99", .weight = 2, .index = 10});
+  std::shuffle(proposed.begin(), proposed.end(), std::mt19937(7));
+
+  auto p = plan(current, proposed, 1009, kSeed);
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  const auto before = build_ok(current, 1009);
+  const auto after = build_ok(proposed, 1009);
+  const auto counts_before = count_slots(before);
+  const auto counts_after = count_slots(after);
+
+  EXPECT_EQ(p->ring_size, 1009u);
+  EXPECT_EQ(p->slots_changed, diff(before, after).changes.size());
+  EXPECT_DOUBLE_EQ(p->moved_fraction, p->slots_changed / 1009.0);
+  ASSERT_EQ(p->backends.size(), 11u);
+  EXPECT_TRUE(std::is_sorted(p->backends.begin(), p->backends.end(),
+                             [](const auto& a, const auto& b) { return a.id < b.id; }));
+  uint32_t gained = 0;
+  uint32_t lost = 0;
+  for (const BackendPlan& bp : p->backends) {
+    auto index_of = [&](const std::vector<Backend>& set) -> int64_t {
+      for (const auto& b : set) {
+        if (b.id == bp.id) return b.index;
+      }
+      return -1;
+    };
+    const int64_t ib = index_of(current);
+    const int64_t ia = index_of(proposed);
+    EXPECT_EQ(bp.slots_before, ib < 0 ? 0 : counts_before.at(static_cast<uint32_t>(ib)));
+    EXPECT_EQ(bp.slots_after, ia < 0 ? 0 : counts_after.at(static_cast<uint32_t>(ia)));
+    EXPECT_EQ(static_cast<int64_t>(bp.slots_after) - bp.slots_before,
+              static_cast<int64_t>(bp.slots_gained) - bp.slots_lost)
+        << bp.id;
+    gained += bp.slots_gained;
+    lost += bp.slots_lost;
+  }
+  EXPECT_EQ(gained, p->slots_changed);
+  EXPECT_EQ(lost, p->slots_changed);
+  const auto removed = std::find_if(p->backends.begin(), p->backends.end(),
+                                    [](const auto& b) { return b.id == "198.18.3.5"; });
+  ASSERT_NE(removed, p->backends.end());
+  EXPECT_EQ(removed->slots_after, 0u);
+  EXPECT_EQ(removed->slots_lost, removed->slots_before);
+  const auto added = std::find_if(p->backends.begin(), p->backends.end(),
+                                  [](const auto& b) { return b.id == "198.18.3.99"; });
+  ASSERT_NE(added, p->backends.end());
+  EXPECT_EQ(added->slots_before, 0u);
+  EXPECT_EQ(added->slots_gained, added->slots_after);
+}
+
+TEST(MaglevPlan, IdenticalSetsMoveNothing) {
+  const auto backends = make_backends(20);
+  auto p = plan(backends, backends, 65537, kSeed);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->slots_changed, 0u);
+  EXPECT_EQ(p->moved_fraction, 0.0);
+}
+
+TEST(MaglevPlan, RenumberedIndicesMoveNoFlows) {
+  // Same identities in new map slots: every ring value changes, no flow's backend does.
+  const auto current = make_backends(20);
+  auto proposed = current;
+  for (auto& b : proposed) b.index += 100;
+  auto p = plan(current, proposed, 1009, kSeed);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->slots_changed, 0u);
+  EXPECT_EQ(diff(build_ok(current, 1009), build_ok(proposed, 1009)).changes.size(), 1009u);
+}
+
+TEST(MaglevPlan, ReportsWhichSetIsBad) {
+  auto bad = make_backends(3);
+  bad[1].id = bad[0].id;
+  auto p = plan(make_backends(3), bad, 101, kSeed);
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.error().message.find("proposed"), std::string::npos) << p.error().message;
+  EXPECT_FALSE(plan(make_backends(3), make_backends(3), 100, kSeed).ok());
+}
+
+}  // namespace
+}  // namespace xlb::maglev
