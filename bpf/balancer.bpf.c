@@ -45,13 +45,14 @@ struct {
 } vip_addrs SEC(".maps");
 
 /* One Maglev ring per VIP: slot -> backend index. BPF_F_INNER_MAP lets every VIP have its own
- * ring size, and replacing a VIP's inner map swaps its whole ring atomically. */
+ * ring size, and replacing a VIP's inner map swaps its whole ring atomically. BPF_F_MMAPABLE
+ * lets the loader write a ring with memcpy instead of one syscall per slot. */
 struct xlb_ring {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
 	__type(value, __u32);
 	__uint(max_entries, XLB_DEFAULT_RING_SIZE);
-	__uint(map_flags, BPF_F_INNER_MAP);
+	__uint(map_flags, BPF_F_INNER_MAP | BPF_F_MMAPABLE);
 };
 
 struct {

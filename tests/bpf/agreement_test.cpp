@@ -7,8 +7,8 @@
 #include <linux/bpf.h>
 
 #include <chrono>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <iostream>
 #include <map>
 #include <random>
@@ -195,8 +195,8 @@ class AgreementTest : public BalancerTest {
       f.dport = f.vip->port ? f.vip->port : port();
       f.key = dataplane::make_flow_key(*IpAddress::parse(f.client), f.sport,
                                        *IpAddress::parse(f.vip->addr), f.dport, f.vip->proto);
-      const xlb_vip_meta meta{.vip_index = f.vip_index, .flags = f.vip->flags,
-                              .ring_size = kRingSize};
+      const xlb_vip_meta meta{
+          .vip_index = f.vip_index, .flags = f.vip->flags, .ring_size = kRingSize};
       const uint32_t pure = dataplane::ring_backend(f.key, meta, cfg_.hash_seed, ring);
       const auto told = placement(f.key, /*new_connection=*/true);
       f.backend = program_backend(frame(f, v6, kSyn));
@@ -241,8 +241,8 @@ class AgreementTest : public BalancerTest {
     size_t moved = 0, tcp_flows = 0;
     for (size_t n = 0; n < flows.size(); n++) {
       const Flow& f = flows[n];
-      const xlb_vip_meta meta{.vip_index = f.vip_index, .flags = f.vip->flags,
-                              .ring_size = kRingSize};
+      const xlb_vip_meta meta{
+          .vip_index = f.vip_index, .flags = f.vip->flags, .ring_size = kRingSize};
       const uint32_t now = dataplane::ring_backend(f.key, meta, cfg_.hash_seed, ring2);
       ASSERT_NE(now, gone.index);
       if (f.backend == gone.index) {
@@ -284,9 +284,9 @@ class AgreementTest : public BalancerTest {
 
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::cout << (v6 ? "v6" : "v4") << ": " << flows.size() << " flows (" << tcp_flows
-              << " TCP, " << udp_flows << " UDP) over " << backends_.size() << " backends, "
-              << moved << " moved by the ring change (" << per_backend[gone.index]
+    std::cout << (v6 ? "v6" : "v4") << ": " << flows.size() << " flows (" << tcp_flows << " TCP, "
+              << udp_flows << " UDP) over " << backends_.size() << " backends, " << moved
+              << " moved by the ring change (" << per_backend[gone.index]
               << " on the removed backend), " << secs << " s\n";
   }
 

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace xlb::bench {
 
@@ -34,5 +35,7 @@ double median(std::vector<double> values);
 // Each suite: returns a process exit code (0 ok).
 int run_xdp_suite(const Options& opts);
 int run_maglev_suite(const Options& opts);
+// The map-push half of suite "maglev" (needs root: a real BPF map).
+int run_ring_push(const Options& opts);
 
 }  // namespace xlb::bench

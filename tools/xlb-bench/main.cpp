@@ -21,7 +21,10 @@ int main(int argc, char** argv) {
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   const std::map<std::string, std::function<int(const xlb::bench::Options&)>> suites = {
       {"xdp", xlb::bench::run_xdp_suite},
-      {"maglev", xlb::bench::run_maglev_suite},
+      {"maglev",
+       [](const xlb::bench::Options& o) {
+         return xlb::bench::run_maglev_suite(o) | xlb::bench::run_ring_push(o);
+       }},
   };
   if (argc != 2) {
     std::fprintf(stderr, "usage: xlb-bench SUITE [--json]; suites: xdp, maglev, all\n");

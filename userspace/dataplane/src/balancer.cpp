@@ -5,6 +5,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/in.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -63,6 +64,8 @@ Result<UniqueFd> inner_map_fd(int outer_fd, uint32_t vip_index) {
 }
 
 }  // namespace
+
+std::string pin_dir_for(const std::string& ifname) { return "/sys/fs/bpf/xlb/" + ifname; }
 
 xlb_config Balancer::default_config() {
   xlb_config cfg{};
@@ -345,21 +348,69 @@ Result<xlb_backend> Balancer::backend(uint32_t index) const {
   return **b;
 }
 
+namespace {
+
+// A ring map's slots, mapped into this process (rings are BPF_F_MMAPABLE arrays): reads and
+// 32-bit stores go straight to the memory the program reads. The kernel spaces array elements
+// 8 bytes apart (round_up(value_size, 8)), so slot i is the low half of 64-bit word i.
+class MappedRing {
+ public:
+  static Result<MappedRing> map(int fd, bool writable) {
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) {
+      return Error::from_errno(errno, "reading ring map info");
+    }
+    if (info.value_size != sizeof(uint32_t)) return Error::invalid("not a ring map");
+    MappedRing r;
+    r.size_ = info.max_entries;
+    r.bytes_ = (size_t{info.max_entries} * kStride + 4095) & ~size_t{4095};
+    void* p = mmap(nullptr, r.bytes_, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) return Error::from_errno(errno, "mapping a ring map");
+    r.base_ = static_cast<uint8_t*>(p);
+    return r;
+  }
+  MappedRing(MappedRing&& o) noexcept
+      : base_(std::exchange(o.base_, nullptr)), size_(o.size_), bytes_(o.bytes_) {}
+  MappedRing& operator=(MappedRing&&) = delete;
+  ~MappedRing() {
+    if (base_) munmap(base_, bytes_);
+  }
+
+  uint32_t size() const { return size_; }
+  uint32_t get(uint32_t slot) const {
+    return __atomic_load_n(reinterpret_cast<const uint32_t*>(base_ + size_t{slot} * kStride),
+                           __ATOMIC_RELAXED);
+  }
+  // One aligned 32-bit store: the program sees the old or the new value, never a mix.
+  void set(uint32_t slot, uint32_t value) {
+    __atomic_store_n(reinterpret_cast<uint32_t*>(base_ + size_t{slot} * kStride), value,
+                     __ATOMIC_RELAXED);
+  }
+
+ private:
+  static constexpr size_t kStride = 8;
+  MappedRing() = default;
+  uint8_t* base_ = nullptr;
+  uint32_t size_ = 0;
+  size_t bytes_ = 0;
+};
+
+}  // namespace
+
 Status Balancer::set_ring(uint32_t vip_index, std::span<const uint32_t> slots) {
   if (vip_index >= opts_.max_vips) return Error::invalid("VIP index out of range");
   if (slots.empty() || slots.size() > XLB_MAX_RING_SIZE) {
     return Error::invalid("ring size must be 1.." + std::to_string(XLB_MAX_RING_SIZE));
   }
-  LIBBPF_OPTS(bpf_map_create_opts, create_opts, .map_flags = BPF_F_INNER_MAP);
+  LIBBPF_OPTS(bpf_map_create_opts, create_opts, .map_flags = BPF_F_INNER_MAP | BPF_F_MMAPABLE);
   UniqueFd inner(bpf_map_create(BPF_MAP_TYPE_ARRAY, "xlb_ring", sizeof(uint32_t),
                                 sizeof(uint32_t), slots.size(), &create_opts));
   if (!inner.valid()) return Error::from_errno(errno, "creating a ring map");
-  std::vector<uint32_t> keys(slots.size());
-  std::iota(keys.begin(), keys.end(), 0U);
-  uint32_t count = slots.size();
-  LIBBPF_OPTS(bpf_map_batch_opts, batch_opts);
-  if (bpf_map_update_batch(inner.get(), keys.data(), slots.data(), &count, &batch_opts) != 0) {
-    return Error::from_errno(errno, "filling a ring map");
+  {
+    auto mapped = MappedRing::map(inner.get(), /*writable=*/true);
+    if (!mapped) return mapped.error();
+    for (uint32_t i = 0; i < slots.size(); i++) mapped->set(i, slots[i]);
   }
   // The swap: one update of the outer map, atomic for the program.
   int fd = inner.get();
@@ -376,20 +427,13 @@ Status Balancer::update_ring(uint32_t vip_index,
   if (!inner) return inner.error();
   if (!inner->valid()) return Error::invalid("VIP index " + std::to_string(vip_index) +
                                              " has no ring to update");
-  if (slots.empty()) return {};
-  std::vector<uint32_t> keys, values;
-  keys.reserve(slots.size());
-  values.reserve(slots.size());
+  auto mapped = MappedRing::map(inner->get(), /*writable=*/true);
+  if (!mapped) return mapped.error();
   for (auto [slot, value] : slots) {
-    keys.push_back(slot);
-    values.push_back(value);
+    if (slot >= mapped->size()) return Error::invalid("ring slot " + std::to_string(slot) +
+                                                      " out of range");
   }
-  uint32_t count = keys.size();
-  LIBBPF_OPTS(bpf_map_batch_opts, batch_opts);
-  if (bpf_map_update_batch(inner->get(), keys.data(), values.data(), &count, &batch_opts) != 0) {
-    return Error::from_errno(errno, "patching the ring of VIP index " +
-                                        std::to_string(vip_index));
-  }
+  for (auto [slot, value] : slots) mapped->set(slot, value);
   return {};
 }
 
@@ -397,19 +441,11 @@ Result<std::vector<uint32_t>> Balancer::ring(uint32_t vip_index) const {
   auto inner = inner_map_fd(rings_.fd(), vip_index);
   if (!inner) return inner.error();
   if (!inner->valid()) return std::vector<uint32_t>();
-  bpf_map_info info{};
-  uint32_t len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(inner->get(), &info, &len) != 0) {
-    return Error::from_errno(errno, "reading ring map info");
-  }
-  std::vector<uint32_t> keys(info.max_entries), values(info.max_entries);
-  uint32_t count = info.max_entries, out_batch = 0;
-  LIBBPF_OPTS(bpf_map_batch_opts, batch_opts);
-  int err = bpf_map_lookup_batch(inner->get(), nullptr, &out_batch, keys.data(), values.data(),
-                                 &count, &batch_opts);
-  if (err != 0 && errno != ENOENT) return Error::from_errno(errno, "reading a ring map");
-  values.resize(count);
-  return values;
+  auto mapped = MappedRing::map(inner->get(), /*writable=*/false);
+  if (!mapped) return mapped.error();
+  std::vector<uint32_t> out(mapped->size());
+  for (uint32_t i = 0; i < out.size(); i++) out[i] = mapped->get(i);
+  return out;
 }
 
 Status Balancer::clear_ring(uint32_t vip_index) {

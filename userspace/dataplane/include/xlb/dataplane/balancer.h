@@ -40,6 +40,9 @@ struct BalancerOptions {
   std::string pin_dir;
 };
 
+// Where xlbd pins the maps and the XDP link of an interface: /sys/fs/bpf/xlb/<ifname>.
+std::string pin_dir_for(const std::string& ifname);
+
 struct FlowPlacement {
   uint32_t backend_index = 0;
   bool from_table = false;  // true: connection-table entry; false: the ring
