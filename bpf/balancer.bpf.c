@@ -418,7 +418,8 @@ static __always_inline int xlb_forward(struct xdp_md *ctx, struct xlb_pkt *pkt,
 	__u32 backend;
 	int err;
 
-	if (frame_len > cfg->max_pkt_size)
+	/* The size that matters is what the tunnel will carry, not trailing bytes after it. */
+	if (sizeof(struct ethhdr) + pkt->l3_len > cfg->max_pkt_size)
 		return xlb_too_big(ctx, pkt, vip, cfg, data, data_end);
 	if (xlb_pick_backend(pkt, vip, cfg, &backend))
 		return XDP_DROP;

@@ -782,6 +782,23 @@ TEST_F(BalancerCase, OversizeFrameDroppedCounted) {
   EXPECT_EQ(run(fits).action, XDP_TX);
 }
 
+TEST_F(BalancerCase, SizeLimitCountsTheDatagramNotTrailingBytes) {
+  auto cfg = default_test_config();
+  cfg.max_pkt_size = 200;
+  set_config(cfg);
+  // A datagram exactly at the limit, followed by trailing bytes that are not tunnelled.
+  Packet client;
+  client.eth(eth_in())
+      .ipv4({.src = "198.18.1.2", .dst = "198.18.200.1", .df = true})
+      .tcp({.sport = 40000, .dport = 80, .flags = kAck})
+      .payload_pattern(200 - 54);
+  Bytes in = client.bytes();
+  in.insert(in.end(), 40, 0xee);
+  auto before = counters();
+  expect_tx(in, encapsulated(client.bytes(), "198.18.3.11"));
+  expect_counter_deltas(before, counters(), {{XLB_CNT_XDP_TX, 1}, {XLB_CNT_LRU_MISS, 1}});
+}
+
 TEST_F(BalancerCase, OversizeV4WithFlagAnswersFragNeeded) {
   auto cfg = default_test_config();
   cfg.max_pkt_size = 600;

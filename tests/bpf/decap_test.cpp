@@ -452,10 +452,103 @@ TEST_F(DecapTest, TunnelTruncatedAfterOuterHeaderDropped) {
 // the UDP header and the first payload byte together and takes a frame too short for both as
 // not GUE. Pinned so that a change of that policy is a deliberate one; harmless either way, as
 // an empty UDP datagram carries no packet and the stack drops it.
-TEST_F(DecapTest, GueWithoutPayloadPasses) {
+// An empty GUE datagram is a truncated tunnel packet, like IPIP cut after the outer header.
+TEST_F(DecapTest, GueWithoutPayloadDropped) {
   auto before = counters();
-  expect_pass(Packet().eth(eth_tunnel()).ipv4(outer_v4(kLocalV4)).udp(gue_udp()).bytes());
-  expect_decap_deltas(before, counters(), {{XLB_DCNT_PASS, 1}});
+  expect_drop(Packet().eth(eth_tunnel()).ipv4(outer_v4(kLocalV4)).udp(gue_udp()).bytes());
+  expect_decap_deltas(before, counters(), {{XLB_DCNT_DROP_MALFORMED, 1}});
+}
+
+TEST_F(DecapTest, OuterLengthBeyondFrameDropped) {
+  auto before = counters();
+  // Outer IPv4 claims 0xd2e6 bytes; one inner byte follows.
+  expect_drop(Packet().eth(eth_tunnel())
+                  .ipv4({.src = kEncapSrcV4, .dst = kLocalV4, .proto = kProtoIpv6,
+                         .tot_len = 0xd2e6})
+                  .payload(Bytes{0x6e})
+                  .bytes());
+  expect_drop(Packet().eth(eth_tunnel())
+                  .ipv6({.src = kEncapSrcV6, .dst = kLocalV6, .next_header = kProtoIpip,
+                         .payload_len = 900})
+                  .payload(client_tcp4().l3_bytes())
+                  .bytes());
+  expect_decap_deltas(before, counters(), {{XLB_DCNT_DROP_MALFORMED, 2}});
+}
+
+TEST_F(DecapTest, IncompleteInnerHeaderDropped) {
+  Bytes inner = client_tcp4().l3_bytes();
+  inner.resize(12);  // a version nibble, but no whole IPv4 header
+  auto before = counters();
+  expect_drop(tunnel(inner, kLocalV4));
+  expect_decap_deltas(before, counters(), {{XLB_DCNT_DROP_MALFORMED, 1}});
+}
+
+TEST_F(DecapTest, GueLengthDisagreeingWithOuterDropped) {
+  Bytes inner = client_tcp4().l3_bytes();
+  auto before = counters();
+  expect_drop(Packet().eth(eth_tunnel())
+                  .ipv4(outer_v4(kLocalV4))
+                  .udp({.sport = 51234, .dport = kGuePort, .len = 12, .checksum = 0})
+                  .payload(inner)
+                  .bytes());
+  expect_decap_deltas(before, counters(), {{XLB_DCNT_DROP_MALFORMED, 1}});
+}
+
+// RFC 6040: congestion experienced on the way to the backend reaches an ECN-capable packet.
+TEST_F(DecapTest, OuterCongestionMarkReachesEcnCapableInnerV4) {
+  Packet ect = Packet()
+                   .eth(eth_tunnel())
+                   .ipv4({.src = "198.18.1.2", .dst = "198.18.200.1", .tos = 0x2a, .df = true})
+                   .tcp({.sport = 40000, .dport = 80, .flags = kAck})
+                   .payload("x");
+  Packet marked = Packet()
+                      .eth(eth_tunnel())
+                      .ipv4({.src = "198.18.1.2", .dst = "198.18.200.1", .tos = 0x2b, .df = true})
+                      .tcp({.sport = 40000, .dport = 80, .flags = kAck})
+                      .payload("x");
+  Bytes in = Packet().eth(eth_tunnel())
+                 .ipv4({.src = kEncapSrcV4, .dst = kLocalV4, .tos = 0x2b, .df = true,
+                        .proto = kProtoIpip})
+                 .payload(ect.l3_bytes())
+                 .bytes();
+  auto r = run(in);
+  EXPECT_EQ(r.action, XDP_PASS);
+  Bytes golden = marked.bytes();
+  EXPECT_EQ(r.out, golden) << hexdump_diff(golden, r.out);  // checksum fixed up too
+}
+
+TEST_F(DecapTest, OuterCongestionMarkReachesEcnCapableInnerV6) {
+  auto client = [](uint8_t tclass) {
+    return Packet()
+        .eth(eth_tunnel())
+        .ipv6({.src = "2001:db8:1::2", .dst = "2001:db8:200::1", .traffic_class = tclass})
+        .udp({.sport = 40000, .dport = 53})
+        .payload("q");
+  };
+  Bytes in = Packet().eth(eth_tunnel())
+                 .ipv6({.src = kEncapSrcV6, .dst = kLocalV6, .traffic_class = 0x03,
+                        .next_header = kProtoIpv6})
+                 .payload(client(0x01).l3_bytes())
+                 .bytes();
+  auto r = run(in);
+  EXPECT_EQ(r.action, XDP_PASS);
+  Bytes golden = client(0x03).bytes();
+  EXPECT_EQ(r.out, golden) << hexdump_diff(golden, r.out);
+}
+
+TEST_F(DecapTest, CongestionMarkLeavesNotEctInnerAlone) {
+  Packet client = Packet()
+                      .eth(eth_tunnel())
+                      .ipv4({.src = "198.18.1.2", .dst = "198.18.200.1", .tos = 0x28})
+                      .tcp({.sport = 40000, .dport = 80, .flags = kAck});
+  Bytes in = Packet().eth(eth_tunnel())
+                 .ipv4({.src = kEncapSrcV4, .dst = kLocalV4, .tos = 0x2b, .proto = kProtoIpip})
+                 .payload(client.l3_bytes())
+                 .bytes();
+  auto r = run(in);
+  EXPECT_EQ(r.action, XDP_PASS);
+  Bytes golden = client.bytes();
+  EXPECT_EQ(r.out, golden) << hexdump_diff(golden, r.out);
 }
 
 // ---- Accounting ----------------------------------------------------------------------------
