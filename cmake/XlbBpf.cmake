@@ -11,6 +11,9 @@ find_program(XLB_BPFTOOL NAMES bpftool PATHS /usr/sbin /sbin REQUIRED)
 
 set(XLB_BPF_CFLAGS
     -target bpf -O2 -g -mcpu=v3
+    # Keep calls on different maps at different instructions: the verifier inlines a map
+    # lookup only where a call site sees one map, and clang would otherwise merge them.
+    -mllvm -simplifycfg-sink-common=false
     -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
     -I${CMAKE_SOURCE_DIR}/bpf/include -I${CMAKE_SOURCE_DIR}/bpf
     -I/usr/include/${CMAKE_LIBRARY_ARCHITECTURE})

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <functional>
 #include <random>
+#include <thread>
 
 #include "bench.h"
 #include "packet.h"
@@ -142,20 +143,43 @@ Status setup(Balancer& lb) {
   return {};
 }
 
-// Fills the connection table with `n` unrelated flows (sources in 198.18.128.0/17).
-Status prefill(Balancer& lb, long n) {
+// Key `i` of the unrelated flows that pre-fill the table: sources in 198.18.128.0/17.
+xlb_flow_key filler_key(long i) {
+  xlb_flow_key key{};
+  key.src.words[0] = htonl((198u << 24) | (18u << 16) | 0x8000u | uint32_t((i >> 16) & 0x7fff));
+  key.dst = test::Ipv4Addr("198.18.200.1").to_abi();
+  key.sport = htons(uint16_t(i));
+  key.dport = htons(80);
+  key.proto = IPPROTO_TCP;
+  key.family = XLB_FAMILY_V4;
+  return key;
+}
+
+// Inserts fillers [first, first + n) into `cpu`'s share of the table, from a thread running on
+// that CPU (the shared layout keeps an LRU list per CPU: the inserting CPU's list gets them).
+Status prefill(Balancer& lb, long first, long n, int cpu) {
   std::vector<xlb_flow_key> keys(n);
   std::vector<xlb_flow> values(n);
   for (long i = 0; i < n; i++) {
-    keys[i].src.words[0] = htonl((198u << 24) | (18u << 16) | 0x8000u | uint32_t(i >> 16));
-    keys[i].dst = test::Ipv4Addr("198.18.200.1").to_abi();
-    keys[i].sport = htons(uint16_t(i));
-    keys[i].dport = htons(80);
-    keys[i].proto = IPPROTO_TCP;
-    keys[i].family = XLB_FAMILY_V4;
-    values[i].backend_index = i % kBackends;
+    keys[i] = filler_key(first + i);
+    values[i].backend_index = (first + i) % kBackends;
   }
-  return lb.put_flows(keys, values);
+  Status result;
+  std::thread t([&] {
+    cpu_set_t cpus;
+    CPU_ZERO(&cpus);
+    CPU_SET(cpu, &cpus);
+    sched_setaffinity(0, sizeof(cpus), &cpus);
+    result = lb.put_flows(keys, values, cpu);
+  });
+  t.join();
+  return result;
+}
+
+// The flow of new-flow packet number n: source port, then source address (198.18.4.0/24).
+void new_flow_tuple(uint32_t n, uint16_t& sport_be, uint32_t& src_be) {
+  sport_be = htons(uint16_t(1024 + n % 64000));
+  src_be = htonl((198u << 24) | (18u << 16) | (4u << 8) | ((n / 64000) & 0xff));
 }
 
 // Measures every case against one connection-table layout; `suffix` names the layout in the
@@ -165,8 +189,14 @@ int run_cases(const Options& opts, dataplane::FlowTable layout, const std::strin
   auto lb = Balancer::load({.flow_table = layout});
   if (!lb) return fail(lb.error().to_string());
   if (auto st = setup(**lb); !st) return fail(st.error().to_string());
+  // The table holds 1M flows (scaled), spread over the CPUs as RSS spreads them.
+  const int cpus = dataplane::possible_cpus();
   const long prefilled = scaled(opts, 1'000'000, 1000);
-  if (auto st = prefill(**lb, prefilled); !st) return fail(st.error().to_string());
+  for (int cpu = 0; cpu < cpus; cpu++) {
+    if (auto st = prefill(**lb, cpu * (prefilled / cpus), prefilled / cpus, cpu); !st) {
+      return fail(st.error().to_string());
+    }
+  }
 
   const long calls = scaled(opts, 200'000, 200);
   const int prog = (*lb)->prog_fd();
@@ -180,71 +210,116 @@ int run_cases(const Options& opts, dataplane::FlowTable layout, const std::strin
   }
 
   uint32_t new_flow_counter = 0;
+  uint32_t run_first_flow = 0;
   auto new_source = [&](long, Bytes& f) {
-    // A new 5-tuple per call: the source port, then the source address, walk on.
-    uint32_t n = new_flow_counter++;
-    uint16_t sport = htons(uint16_t(1024 + n % 64000));
-    uint32_t src = htonl((198u << 24) | (18u << 16) | (4u << 8) | ((n / 64000) & 0xff));
+    uint16_t sport;
+    uint32_t src;
+    new_flow_tuple(new_flow_counter++, sport, src);
     std::memcpy(&f[kV4SportOffset], &sport, 2);
     std::memcpy(&f[kV4SrcOffset], &src, 4);
   };
+  // After a new-flow run: remove what it inserted, so every run starts from the same table.
+  auto forget_new_flows = [&]() -> Status {
+    std::vector<xlb_flow_key> keys;
+    for (uint32_t n = run_first_flow; n < new_flow_counter; n++) {
+      xlb_flow_key k = filler_key(0);
+      new_flow_tuple(n, k.sport, k.src.words[0]);
+      keys.push_back(k);
+    }
+    run_first_flow = new_flow_counter;
+    auto removed = (*lb)->delete_flows(keys);
+    if (!removed) return removed.error();
+    return {};
+  };
 
   struct Case {
-    const char* name;
+    std::string name;
     Bytes frame;
     uint32_t action;
     std::function<void(long, Bytes&)> mutate;
+    bool restore;  // remove the flows a run inserted
     double target;  // ns, delta over the floor
     double katran;  // Katran's program measured the same way on this machine kind
   };
   std::vector<Case> cases = {
-      {"pass_non_vip", tcp4("198.18.9.9", test::kAck), XDP_PASS, nullptr, 52, 52},
-      {"lru_hit_v4", hit4, XDP_TX, nullptr, 141, 141},
-      {"lru_hit_v6", hit6, XDP_TX, nullptr, 200, 0},
-      {"ring_v4", tcp4("198.18.200.2", test::kAck), XDP_TX, nullptr, 111, 111},
+      {"pass_non_vip", tcp4("198.18.9.9", test::kAck), XDP_PASS, nullptr, false, 52, 52},
+      {"lru_hit_v4", hit4, XDP_TX, nullptr, false, 141, 141},
+      {"lru_hit_v6", hit6, XDP_TX, nullptr, false, 200, 0},
+      {"ring_v4", tcp4("198.18.200.2", test::kAck), XDP_TX, nullptr, false, 111, 111},
       // A new connection: its SYN skips the table lookup and inserts.
-      {"new_flow_v4", tcp4("198.18.200.1", test::kSyn), XDP_TX, new_source, 540, 542},
+      {"new_flow_v4", tcp4("198.18.200.1", test::kSyn), XDP_TX, new_source, true, 540, 542},
       // Mid-stream packets of flows the table does not know (after a failover of the LB):
       // lookup miss, then insert. No target; reported for comparison.
-      {"new_flow_v4_midstream", tcp4("198.18.200.1", test::kAck), XDP_TX, new_source, 0, 0},
+      {"new_flow_v4_midstream", tcp4("198.18.200.1", test::kAck), XDP_TX, new_source, true, 0,
+       0},
   };
 
-  std::vector<std::vector<double>> deltas(cases.size()), abs_ns(cases.size()),
-      call_ns(cases.size()), floors(cases.size());
-  for (int run = 0; run < opts.runs; run++) {
-    for (size_t c = 0; c < cases.size(); c++) {
-      auto floor = measure(floor_prog, cases[c].frame, calls, XDP_TX);
-      if (!floor) return fail("floor: " + floor.error().to_string());
-      auto r = measure(prog, cases[c].frame, calls, cases[c].action, cases[c].mutate);
-      if (!r) return fail(std::string(cases[c].name) + ": " + r.error().to_string());
-      floors[c].push_back(floor->ns);
-      deltas[c].push_back(r->ns - floor->ns);
-      abs_ns[c].push_back(r->ns);
-      call_ns[c].push_back(r->call_ns);
-    }
-  }
-
-  std::vector<double> all_floors;
-  for (const auto& f : floors) all_floors.insert(all_floors.end(), f.begin(), f.end());
-  if (suffix.empty()) {
-    emit(opts, "xdp", "floor", "floor_ns", median(all_floors), "ns",
-         {{"calls", calls}, {"runs", opts.runs}});
-  }
+  struct Samples {
+    std::vector<double> delta, abs, call, floor;
+  };
+  auto run_case = [&](const Case& c, Samples& out) -> Status {
+    auto floor = measure(floor_prog, c.frame, calls, XDP_TX);
+    if (!floor) return floor.error();
+    run_first_flow = new_flow_counter;
+    auto r = measure(prog, c.frame, calls, c.action, c.mutate);
+    if (!r) return r.error();
+    if (c.restore) XLB_TRY(forget_new_flows());
+    out.floor.push_back(floor->ns);
+    out.delta.push_back(r->ns - floor->ns);
+    out.abs.push_back(r->ns);
+    out.call.push_back(r->call_ns);
+    return {};
+  };
   const char* layout_name =
       layout == dataplane::FlowTable::kPerCpuMaps ? "per_cpu_maps" : "shared_per_cpu_lru";
-  for (size_t c = 0; c < cases.size(); c++) {
-    nlohmann::json extra = {{"abs_ns", median(abs_ns[c])},
-                            {"call_ns", median(call_ns[c])},
-                            {"floor_ns", median(floors[c])},
-                            {"flow_table", layout_name},
-                            {"calls", calls},
-                            {"runs", opts.runs}};
+  auto report = [&](const Case& c, const Samples& s, nlohmann::json extra) {
+    extra.update({{"abs_ns", median(s.abs)},
+                  {"call_ns", median(s.call)},
+                  {"floor_ns", median(s.floor)},
+                  {"flow_table", layout_name},
+                  {"calls", calls},
+                  {"runs", opts.runs}});
     // Targets apply to the layout xlb uses by default.
-    if (cases[c].target > 0 && suffix.empty()) extra["target"] = cases[c].target;
-    if (cases[c].katran > 0) extra["katran_ns"] = cases[c].katran;
-    if (cases[c].mutate) extra["table_prefilled"] = prefilled;
-    emit(opts, "xdp", cases[c].name + suffix, "delta_ns", median(deltas[c]), "ns", extra);
+    if (c.target > 0 && suffix.empty()) extra["target"] = c.target;
+    if (c.katran > 0) extra["katran_ns"] = c.katran;
+    emit(opts, "xdp", c.name + suffix, "delta_ns", median(s.delta), "ns", extra);
+  };
+
+  std::vector<Samples> samples(cases.size());
+  for (int run = 0; run < opts.runs; run++) {
+    for (size_t c = 0; c < cases.size(); c++) {
+      if (auto st = run_case(cases[c], samples[c]); !st) {
+        return fail(cases[c].name + ": " + st.error().to_string());
+      }
+    }
   }
+  if (suffix.empty()) {
+    std::vector<double> all;
+    for (const auto& s : samples) all.insert(all.end(), s.floor.begin(), s.floor.end());
+    emit(opts, "xdp", "floor", "floor_ns", median(all), "ns",
+         {{"calls", calls}, {"runs", opts.runs}});
+  }
+  for (size_t c = 0; c < cases.size(); c++) {
+    nlohmann::json extra = nlohmann::json::object();
+    if (cases[c].mutate) {
+      extra["table_flows"] = prefilled;
+      extra["table_capacity"] = uint64_t{(*lb)->flow_table_capacity()} * cpus;
+    }
+    report(cases[c], samples[c], extra);
+  }
+
+  // The worst case: this CPU's share of the table is full, every insert evicts the oldest
+  // entry. No target (the case has the table at its default size with 1M flows).
+  const long top_up = scaled(opts, (*lb)->flow_table_capacity(), 1000);
+  if (auto st = prefill(**lb, prefilled, top_up, 0); !st) return fail(st.error().to_string());
+  Case full{"new_flow_v4_full", tcp4("198.18.200.1", test::kSyn), XDP_TX, new_source, false, 0,
+            0};
+  Samples full_samples;
+  for (int run = 0; run < opts.runs; run++) {
+    if (auto st = run_case(full, full_samples); !st) return fail(st.error().to_string());
+  }
+  report(full, full_samples, {{"table_cpu0_full", true}});
+
   auto counters = (*lb)->counters();
   if (counters && counters->c[XLB_CNT_XDP_DROP] != 0) {
     return fail("the balancer dropped packets during the benchmark");

@@ -527,6 +527,23 @@ Status Balancer::put_flows(std::span<const xlb_flow_key> keys, std::span<const x
   return fill(flow_tables_[1], keys6.data(), sizeof(xlb_flow_key), values6.data(), keys6.size());
 }
 
+Result<size_t> Balancer::delete_flows(std::span<const xlb_flow_key> keys) {
+  size_t removed = 0;
+  for (const auto& key : keys) {
+    const bool v4 = key.family == XLB_FAMILY_V4;
+    const xlb_flow_key_v4 key4 = v4_key(key);
+    const void* raw_key = v4 ? static_cast<const void*>(&key4) : &key;
+    for (const auto& table : flow_tables_[v4 ? 0 : 1]) {
+      auto erased = table.erase_raw(raw_key);
+      if (!erased) return erased.error();
+      removed += *erased;
+    }
+  }
+  return removed;
+}
+
+uint32_t Balancer::flow_table_capacity() const { return table_entries(opts_.flows_per_cpu); }
+
 Result<FlowPlacement> Balancer::flow_to_backend(const xlb_flow_key& key,
                                                 bool new_connection) const {
   xlb_vip_key vk{};

@@ -92,6 +92,11 @@ class Balancer {
   Status put_flows(std::span<const xlb_flow_key> keys, std::span<const xlb_flow> values,
                    int cpu = 0);
 
+  // Removes entries (absent ones are skipped); returns how many were removed.
+  Result<size_t> delete_flows(std::span<const xlb_flow_key> keys);
+  // Table capacity per CPU and family as created (flows_per_cpu plus the bucket-sizing entry).
+  uint32_t flow_table_capacity() const;
+
   // Which backend the program would pick for this flow now (table entry, else the ring).
   // `new_connection`: a TCP SYN, which ignores the table.
   Result<FlowPlacement> flow_to_backend(const xlb_flow_key& key, bool new_connection = false) const;
