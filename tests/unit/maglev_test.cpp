@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Unit tests of the weighted Maglev builder: permutations, fairness, determinism, disruption,
-// ring sizes, diff and plan. Every randomised input uses a fixed seed, so failures reproduce.
+// Unit tests of the weighted Maglev builder (the quota race, see maglev.h): permutations,
+// fairness, determinism, disruption, ring sizes, diff and plan. Every randomised input uses a
+// fixed seed, so failures reproduce.
 #include "xlb/maglev/maglev.h"
 
 #include <gtest/gtest.h>
@@ -59,6 +60,33 @@ uint32_t changed_slots(const std::vector<uint32_t>& a, const std::vector<uint32_
   RingDiff d = diff(a, b);
   EXPECT_FALSE(d.replace_whole_ring);
   return static_cast<uint32_t>(d.changes.size());
+}
+
+uint32_t slots_of(const std::vector<uint32_t>& ring, uint32_t index) {
+  return static_cast<uint32_t>(std::count(ring.begin(), ring.end(), index));
+}
+
+// Every backend owns floor(M * weight / total) slots, and exactly the slots left over by those
+// floors go one each to distinct backends.
+void expect_quotas(std::span<const Backend> backends, uint32_t ring_size,
+                   const std::vector<uint32_t>& ring) {
+  const auto counts = count_slots(ring);
+  uint64_t total = 0;
+  for (const Backend& b : backends) total += b.weight;
+  uint64_t quotas = 0;
+  uint64_t one_more = 0;
+  for (const Backend& b : backends) {
+    const uint64_t quota = uint64_t{ring_size} * b.weight / total;
+    const uint64_t got = counts.count(b.index) ? counts.at(b.index) : 0;
+    quotas += quota;
+    if (b.weight == 0) {
+      EXPECT_EQ(got, 0u) << b.id;
+      continue;
+    }
+    EXPECT_TRUE(got == quota || got == quota + 1) << b.id << " got " << got << " quota " << quota;
+    one_more += got - quota;
+  }
+  EXPECT_EQ(one_more, ring_size - quotas);
 }
 
 // ---- Primes and ring sizes ----------------------------------------------------------------
@@ -259,7 +287,7 @@ TEST(MaglevBuild, PinnedRingDigest) {
   for (uint32_t v : ring) {
     for (int b = 0; b < 4; ++b) bytes.push_back(static_cast<char>((v >> (8 * b)) & 0xff));
   }
-  EXPECT_EQ(hash64(bytes, 0), 0x52435ed49f615abcULL);
+  EXPECT_EQ(hash64(bytes, 0), 0xd592ece3c582c0cfULL);
 }
 
 TEST(MaglevBuild, WeightsAreProportional) {
@@ -294,6 +322,53 @@ TEST(MaglevBuild, BalancedEqualWeights) {
   const auto ring = build_ok(make_backends(100), 65537);
   EXPECT_LE(max_over_mean(ring, 100), 1.002);
   EXPECT_EQ(count_slots(ring).size(), 100u);
+  // 1000 backends at the auto size: ceil(M / N) / (M / N) = 1.00997 is the best whole slots allow.
+  auto rs = choose_ring_size(1000, std::nullopt);
+  ASSERT_TRUE(rs.ok());
+  EXPECT_LE(max_over_mean(build_ok(make_backends(1000), rs->size), 1000), 1.01);
+}
+
+TEST(MaglevBuild, EveryBackendGetsItsQuota) {
+  // Equal weights, auto-sized: 100 slots each and 3 backends with 101.
+  auto rs = choose_ring_size(1000, std::nullopt);
+  ASSERT_TRUE(rs.ok());
+  const auto equal = make_backends(1000);
+  expect_quotas(equal, rs->size, build_ok(equal, rs->size));
+
+  std::mt19937 rng(99);
+  for (int round = 0; round < 6; ++round) {
+    auto backends = make_backends(5 + rng() % 300);
+    for (auto& b : backends) {
+      switch (round % 3) {
+        case 0:
+          b.weight = rng() % 5;
+          break;  // zeros and ties
+        case 1:
+          b.weight = 1 + rng() % 1000;
+          break;  // mostly distinct
+        default:
+          b.weight = static_cast<uint32_t>(rng());
+          break;  // up to 2^32 - 1
+      }
+    }
+    backends[0].weight |= 1;  // at least one positive weight
+    for (uint32_t m : {1009u, 65537u}) {
+      SCOPED_TRACE("round " + std::to_string(round) + " M=" + std::to_string(m));
+      expect_quotas(backends, m, build_ok(backends, m));
+    }
+  }
+}
+
+TEST(MaglevBuild, ExtremeWeightRatios) {
+  // A light backend whose quota is 0 may still win a spare slot; the ring is always full.
+  std::vector<Backend> backends{{.id = "heavy", .weight = UINT32_MAX, .index = 0},
+                                {.id = "light-a", .weight = 1, .index = 1},
+                                {.id = "light-b", .weight = 1, .index = 2}};
+  for (uint32_t m : {7u, 101u, 65537u}) {
+    const auto ring = build_ok(backends, m);
+    EXPECT_EQ(std::count(ring.begin(), ring.end(), kEmptySlot), 0) << "M=" << m;
+    expect_quotas(backends, m, ring);
+  }
 }
 
 // ---- Disruption -------------------------------------------------------------------------
@@ -323,18 +398,34 @@ TEST(MaglevDisruption, AddOneTo100) {
   EXPECT_GE(ratio, 1.0);
 }
 
-// Maglev's known weak spot: with many backends and only ~100 slots each, the last rounds of
-// population cascade (measured 6.5-7 for this case; the goal of 1.6 is not reached by
-// Maglev population, see maglev.h). The bound guards against regressions beyond that.
+// With ~100 slots per backend a change travels through several backends before a spare seat
+// absorbs it: measured 4.1-4.6 for these removals and ~3 for additions (Maglev turns: 6.7 and
+// 6.5). The goal of 1.6 is NOT met here (see maglev.h); these bounds are regression
+// guards at the measured level, not the goal.
 TEST(MaglevDisruption, RemoveOneOf1000AutoRing) {
+  const auto backends = make_backends(1000);
+  auto rs = choose_ring_size(backends.size(), std::nullopt);
+  ASSERT_TRUE(rs.ok());
+  const auto before = build_ok(backends, rs->size);
+  for (size_t victim : {0, 500, 999}) {
+    auto fewer = backends;
+    fewer.erase(fewer.begin() + static_cast<long>(victim));
+    const auto after = build_ok(fewer, rs->size);
+    const uint32_t lost = slots_of(before, static_cast<uint32_t>(victim));
+    EXPECT_LE(static_cast<double>(changed_slots(before, after)) / lost, 5.0) << "victim " << victim;
+  }
+}
+
+TEST(MaglevDisruption, AddOneTo1000KeepsTheRingSize) {
+  // M is sticky: the 1001st backend joins the ring sized for 1000, where M / N crosses 100.
   auto backends = make_backends(1000);
   auto rs = choose_ring_size(backends.size(), std::nullopt);
   ASSERT_TRUE(rs.ok());
   const auto before = build_ok(backends, rs->size);
-  backends.erase(backends.begin() + 500);
+  backends.push_back(Backend{.id = "198.18.4.1", .weight = 1, .index = 1000});
   const auto after = build_ok(backends, rs->size);
-  const uint32_t lost = count_slots(before).at(500);
-  EXPECT_LE(static_cast<double>(changed_slots(before, after)) / lost, 8.0);
+  const uint32_t gained = slots_of(after, 1000);
+  EXPECT_LE(static_cast<double>(changed_slots(before, after)) / gained, 3.5);
 }
 
 TEST(MaglevDisruption, WeightChangeMovesLittle) {
@@ -343,8 +434,18 @@ TEST(MaglevDisruption, WeightChangeMovesLittle) {
   const auto before = build_ok(backends, 65537);
   backends[42].weight = 2;
   const auto after = build_ok(backends, 65537);
-  const uint32_t gained = count_slots(after).at(42) - count_slots(before).at(42);
-  EXPECT_LE(static_cast<double>(changed_slots(before, after)) / gained, 2.0);
+  const uint32_t gained = slots_of(after, 42) - slots_of(before, 42);
+  EXPECT_LE(static_cast<double>(changed_slots(before, after)) / gained, 1.6);
+
+  // Among 1000 at the auto size: measured 3.2-3.7 (Maglev turns: 6.7); a regression guard.
+  auto many = make_backends(1000);
+  auto rs = choose_ring_size(many.size(), std::nullopt);
+  ASSERT_TRUE(rs.ok());
+  const auto ring = build_ok(many, rs->size);
+  many[500].weight = 2;
+  const auto heavier = build_ok(many, rs->size);
+  const uint32_t extra = slots_of(heavier, 500) - slots_of(ring, 500);
+  EXPECT_LE(static_cast<double>(changed_slots(ring, heavier)) / extra, 4.0);
 }
 
 // ---- Errors -----------------------------------------------------------------------------

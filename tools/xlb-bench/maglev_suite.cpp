@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // xlb-bench suite "maglev": how fair, how stable and how fast the ring builder is.
 //
-//   balance_max_over_mean  largest backend share / mean share, equal weights (1.0 is perfect)
+//   balance_max_over_mean  largest backend share / mean share, equal weights (1.0 is perfect);
+//                          the smallest share / mean is recorded next to it as "min_over_mean"
 //   disruption_ratio       slots that changed / slots of the removed (or added) backend, mean
-//                          over several choices of that backend, worst in "worst" (1.0 is perfect)
+//                          over several choices of that backend, worst in "worst" (1.0 is perfect).
+//                          weight_double_*: one backend's weight goes from 1 to 2, and the ratio
+//                          is slots that changed / slots that backend gained. The ring size stays
+//                          that of the case (M is sticky per VIP; only initial sizing uses 100x).
 //   build_ms, diff_ms      wall time of one build() / diff(), median of opts.runs runs
 #include <algorithm>
 #include <chrono>
@@ -86,6 +90,7 @@ void emit_balance(const Options& opts, const Setup& s) {
   const auto counts = slot_counts(s.ring, s.backends.size());
   const double mean = static_cast<double>(s.ring_size) / s.backends.size();
   const double max = *std::max_element(counts.begin(), counts.end());
+  const double min = *std::min_element(counts.begin(), counts.end());
   // Whole slots bound what any builder can reach: ceil(M/N) / (M/N). For N=1000, M=100003
   // that is 1.00997, so that case is held to 1 %, the 100-slots-per-backend rule's promise.
   const double best = std::ceil(mean) / mean;
@@ -93,37 +98,59 @@ void emit_balance(const Options& opts, const Setup& s) {
   emit(opts, kSuite, s.name, "balance_max_over_mean", max / mean, "ratio",
        {{"target", target},
         {"best_possible", best},
+        {"min_over_mean", min / mean},
         {"ring_size", s.ring_size},
         {"backends", s.backends.size()}});
 }
 
-// Disruption of several removals (remove=true) or additions of one backend.
+// What a disruption case does to the reference backends, one backend at a time.
+enum class Change {
+  kRemove,        // remove one backend; ratio denominator: its slots before
+  kAdd,           // add one backend of weight 1; denominator: its slots after
+  kDoubleWeight,  // weight 1 -> 2 for one backend; denominator: slots it gained
+};
+
 bool emit_disruption(const Options& opts, const std::string& case_name, const Setup& s,
-                     bool remove) {
+                     Change change) {
   const size_t n = s.backends.size();
   double worst = 0;
   double sum = 0;
   for (size_t t = 0; t < kDisruptionTrials; ++t) {
     std::vector<mg::Backend> changed = s.backends;
-    uint32_t moved_backend;  // index of the removed or added backend
-    if (remove) {
-      const size_t victim = t * n / kDisruptionTrials;
-      moved_backend = changed[victim].index;
-      changed.erase(changed.begin() + static_cast<long>(victim));
-    } else {
-      moved_backend = static_cast<uint32_t>(n);
-      changed.push_back(
-          mg::Backend{.id = backend_id(n + 1000 + t), .weight = 1, .index = moved_backend});
+    const size_t chosen = t * n / kDisruptionTrials;  // removed or reweighted backend
+    uint32_t moved_backend = 0;                       // its index, or the added one's
+    switch (change) {
+      case Change::kRemove:
+        moved_backend = changed[chosen].index;
+        changed.erase(changed.begin() + static_cast<long>(chosen));
+        break;
+      case Change::kAdd:
+        moved_backend = static_cast<uint32_t>(n);
+        changed.push_back(
+            mg::Backend{.id = backend_id(n + 1000 + t), .weight = 1, .index = moved_backend});
+        break;
+      case Change::kDoubleWeight:
+        moved_backend = changed[chosen].index;
+        changed[chosen].weight *= 2;
+        break;
     }
     auto ring = mg::build(changed, s.ring_size, kSeed);
     if (!ring.ok()) {
       std::fprintf(stderr, "maglev %s: %s\n", case_name.c_str(), ring.error().to_string().c_str());
       return false;
     }
-    const auto& with = remove ? s.ring : *ring;
-    const uint32_t owned =
-        static_cast<uint32_t>(std::count(with.begin(), with.end(), moved_backend));
-    const double ratio = static_cast<double>(mg::diff(s.ring, *ring).changes.size()) / owned;
+    const auto before = std::count(s.ring.begin(), s.ring.end(), moved_backend);
+    const auto after = std::count(ring->begin(), ring->end(), moved_backend);
+    const long denominator = change == Change::kRemove ? before
+                             : change == Change::kAdd  ? after
+                                                       : after - before;
+    if (denominator <= 0) {
+      std::fprintf(stderr, "maglev %s: backend %u did not change share\n", case_name.c_str(),
+                   moved_backend);
+      return false;
+    }
+    const double ratio = static_cast<double>(mg::diff(s.ring, *ring).changes.size()) /
+                         static_cast<double>(denominator);
     worst = std::max(worst, ratio);
     sum += ratio;
   }
@@ -193,9 +220,12 @@ int run_maglev_suite(const Options& opts) {
 
   emit_balance(opts, n100);
   emit_balance(opts, n1000);
-  if (!emit_disruption(opts, "remove_one_n100", n100, true)) return 1;
-  if (!emit_disruption(opts, "add_one_n100", n100, false)) return 1;
-  if (!emit_disruption(opts, "remove_one_n1000_auto", n1000, true)) return 1;
+  if (!emit_disruption(opts, "remove_one_n100", n100, Change::kRemove)) return 1;
+  if (!emit_disruption(opts, "add_one_n100", n100, Change::kAdd)) return 1;
+  if (!emit_disruption(opts, "remove_one_n1000_auto", n1000, Change::kRemove)) return 1;
+  if (!emit_disruption(opts, "add_one_n1000_auto", n1000, Change::kAdd)) return 1;
+  if (!emit_disruption(opts, "weight_double_n100", n100, Change::kDoubleWeight)) return 1;
+  if (!emit_disruption(opts, "weight_double_n1000_auto", n1000, Change::kDoubleWeight)) return 1;
   if (!emit_build_time(opts, n100)) return 1;
   if (!emit_build_time(opts, n1000)) return 1;
   if (!emit_diff_time(opts, n100)) return 1;

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Weighted Maglev population (algorithm described in maglev.h).
 #include <algorithm>
+#include <bit>
 #include <string>
+#include <vector>
 
 #include "internal.h"
 #include "xlb/maglev/maglev.h"
@@ -10,40 +12,63 @@ namespace xlb::maglev {
 namespace internal {
 namespace {
 
-// One backend with a weight, while the ring is being populated. Kept small and self-contained
-// (no pointer back to the Backend) because it lives in the turn heap and moves on every turn.
-struct Cursor {
-  uint32_t next;    // next slot of its permutation to try
-  uint32_t skip;    // permutation step
-  uint32_t turns;   // turns taken so far
-  uint32_t weight;  // > 0
-  uint32_t rank;    // position in the id-sorted input: the tie-break every host agrees on
+// One backend with a weight while the ring is being populated.
+struct Racer {
+  uint32_t next;   // slot of its next probe: offset + probes * skip (mod ring size)
+  uint32_t skip;   // permutation step
+  uint32_t count;  // slots owned so far
+  uint32_t quota;  // floor(ring_size * weight / total weight)
+  uint32_t rank;   // position in the id-sorted input
 };
 
-// Does a's next turn come before b's? Turn k+1 of a backend is at virtual time (k+1) / weight;
-// compared by cross-multiplying, exact in 64 bits (turns + 1 <= kMaxRingSize < 2^21,
-// weight < 2^32), so no floating point can make two hosts disagree.
-bool turn_before(const Cursor& a, const Cursor& b) {
-  const uint64_t ta = (static_cast<uint64_t>(a.turns) + 1) * b.weight;
-  const uint64_t tb = (static_cast<uint64_t>(b.turns) + 1) * a.weight;
-  if (ta != tb) return ta < tb;
-  return a.rank < b.rank;
-}
+// The backends of one weight probe in lockstep: step k (k = 1, 2, ...) of the group, in which
+// each member probes once, in id order, happens at virtual time k / weight.
+//
+// To order the steps of many groups without a heap operation per step, time is mapped to integer
+// ticks, tick(k) = ceil(k * kTicks / weight): steps in an earlier tick are earlier, and the few
+// steps sharing a tick are ordered exactly (step_before). tick(k) is kept as a quotient and
+// remainder, kTicks * k = tick_q * weight + tick_r, and advanced without dividing.
+struct Group {
+  uint64_t weight;
+  uint64_t steps = 0;  // steps scheduled so far
+  uint64_t tick_q = 0;
+  uint64_t tick_r = 0;
+  uint64_t per_q = 0;  // kTicks = per_q * weight + per_r
+  uint64_t per_r = 0;
+  uint32_t begin;  // members still probing: members[begin, end)
+  uint32_t end;
 
-// Restores the min-heap order after heap[0]'s next turn moved later.
-void sift_down(std::vector<Cursor>& heap) {
-  const size_t n = heap.size();
-  size_t i = 0;
-  const Cursor moving = heap[0];
-  for (;;) {
-    size_t child = 2 * i + 1;
-    if (child >= n) break;
-    if (child + 1 < n && turn_before(heap[child + 1], heap[child])) ++child;
-    if (!turn_before(heap[child], moving)) break;
-    heap[i] = heap[child];
-    i = child;
+  uint64_t next_tick() const { return tick_q + (tick_r != 0); }
+  void advance() {
+    ++steps;
+    tick_r += per_r;
+    const uint64_t carry = tick_r >= weight;  // branch-free: the carry is close to random
+    tick_r -= carry * weight;
+    tick_q += per_q + carry;
   }
-  heap[i] = moving;
+};
+
+// Ticks per unit of virtual time. Any positive constant gives the same order (ties within a tick
+// are resolved exactly); 2^40 keeps ticks exact in 64 bits (steps <= kMaxRingSize + a batch,
+// < 2^22) while making shared ticks rare for any realistic weights.
+constexpr uint64_t kTicks = uint64_t{1} << 40;
+
+struct Step {
+  uint64_t tick;
+  uint32_t group;
+  uint32_t k;  // the group's step number, >= 1
+};
+
+// Is step a strictly before step b? Earlier tick; in the same tick, k_a / w_a < k_b / w_b by
+// cross-multiplying (exact: k < 2^22, w < 2^32); equal times go to the heavier group. Groups have
+// distinct weights, so this is a strict total order and no two hosts can disagree on it.
+bool step_before(const Step& a, const Step& b, const std::vector<Group>& groups) {
+  if (a.tick != b.tick) return a.tick < b.tick;
+  const uint64_t wa = groups[a.group].weight;
+  const uint64_t wb = groups[b.group].weight;
+  const uint64_t ta = uint64_t{a.k} * wb;
+  const uint64_t tb = uint64_t{b.k} * wa;
+  return ta != tb ? ta < tb : wa > wb;
 }
 
 }  // namespace
@@ -90,38 +115,130 @@ Result<std::vector<const Backend*>> sort_and_check(std::span<const Backend> back
 std::vector<uint32_t> populate(std::span<const Backend* const> sorted, uint32_t ring_size,
                                uint32_t seed) {
   std::vector<uint32_t> owners(ring_size, kNoOwner);
-  std::vector<Cursor> heap;
-  heap.reserve(sorted.size());
+  uint64_t total_weight = 0;  // < 2^20 backends * 2^32
+  for (const Backend* b : sorted) total_weight += b->weight;
+  if (total_weight == 0) return owners;
+
+  std::vector<Racer> racers;
+  racers.reserve(sorted.size());
+  uint64_t quotas = 0;
   for (size_t rank = 0; rank < sorted.size(); ++rank) {
     const Backend& b = *sorted[rank];
     if (b.weight == 0) continue;
     const Permutation p = permutation(b.id, ring_size, seed);
-    heap.push_back(Cursor{.next = p.offset,
-                          .skip = p.skip,
-                          .turns = 0,
-                          .weight = b.weight,
-                          .rank = static_cast<uint32_t>(rank)});
+    // ring_size * weight < 2^52: exact, and the same on every host.
+    const auto quota = static_cast<uint32_t>(uint64_t{ring_size} * b.weight / total_weight);
+    quotas += quota;
+    racers.push_back(Racer{.next = p.offset,
+                           .skip = p.skip,
+                           .count = 0,
+                           .quota = quota,
+                           .rank = static_cast<uint32_t>(rank)});
   }
-  if (heap.empty()) return owners;
-  std::make_heap(heap.begin(), heap.end(),
-                 [](const Cursor& a, const Cursor& b) { return turn_before(b, a); });
+  // Each quota rounds down by less than one slot, so fewer seats than weighted backends remain.
+  uint64_t spare = ring_size - quotas;
+  const auto probing = [&spare](const Racer& r) {
+    return r.count < r.quota || (r.count == r.quota && spare > 0);
+  };
 
-  // Each turn fills one slot, so exactly ring_size turns fill the ring. A turn walks its
-  // permutation to the first free slot; the permutation is generated on the fly (one add and
-  // one conditional subtract per step: next + skip < 2 * kMaxRingSize never overflows).
-  for (uint32_t filled = 0; filled < ring_size; ++filled) {
-    Cursor& c = heap[0];
-    uint32_t slot = c.next;
-    while (owners[slot] != kNoOwner) {
-      slot += c.skip;
-      if (slot >= ring_size) slot -= ring_size;
+  // Groups of equal weight: racers ordered by weight, then id (a stable sort of the id order).
+  std::vector<uint32_t> members(racers.size());
+  for (uint32_t i = 0; i < members.size(); ++i) members[i] = i;
+  const auto weight_of = [&](uint32_t racer) { return sorted[racers[racer].rank]->weight; };
+  std::stable_sort(members.begin(), members.end(),
+                   [&](uint32_t a, uint32_t b) { return weight_of(a) < weight_of(b); });
+  std::vector<Group> groups;
+  for (uint32_t i = 0; i < members.size(); ++i) {
+    const uint64_t w = weight_of(members[i]);
+    if (groups.empty() || groups.back().weight != w) {
+      groups.push_back(
+          Group{.weight = w, .per_q = kTicks / w, .per_r = kTicks % w, .begin = i, .end = i});
+      groups.back().advance();  // tick of step 1
     }
-    owners[slot] = c.rank;
-    slot += c.skip;
-    if (slot >= ring_size) slot -= ring_size;
-    c.next = slot;
-    ++c.turns;
-    sift_down(heap);
+    ++groups.back().end;
+  }
+  std::vector<uint32_t> live(groups.size());
+  for (uint32_t g = 0; g < live.size(); ++g) live[g] = g;
+
+  // A probe takes its slot if the slot is free and the backend is below its quota, or exactly at
+  // it while a spare seat is left. Every free slot is reachable by some backend still probing
+  // (the quotas and seats add up to ring_size, and each permutation visits every slot), so the
+  // loop ends with the ring full, after at most ring_size probes per backend.
+  //
+  // Steps are taken in batches: all steps of the live groups in a window of ticks, sorted. The
+  // window is sized for about as many steps as there are live groups (64 to 1024), so scanning
+  // the groups costs O(1) per step; it starts at the earliest pending step, so it is never empty.
+  constexpr uint64_t kBuckets = 1024;
+  std::vector<uint32_t> bucket_end(kBuckets);
+  std::vector<Step> batch;
+  std::vector<Step> ordered;
+  uint32_t filled = 0;
+  while (filled < ring_size && !live.empty()) {
+    uint64_t start = UINT64_MAX;
+    uint64_t live_weight = 0;  // of the groups, one weight each: steps per unit of time
+    for (uint32_t g : live) {
+      start = std::min(start, groups[g].next_tick());
+      live_weight += groups[g].weight;
+    }
+    const uint64_t wanted = std::clamp<uint64_t>(live.size(), 64, kBuckets);
+    // Ticks for `wanted` steps: wanted * kTicks / live_weight, in 128 bits, at least one tick.
+    const auto span = static_cast<uint64_t>(std::min<unsigned __int128>(
+        static_cast<unsigned __int128>(wanted) * kTicks / live_weight + 1, uint64_t{1} << 62));
+    const uint64_t stop = start + span;  // start < 2^63: no overflow
+    batch.clear();
+    for (uint32_t g : live) {
+      Group& group = groups[g];
+      while (group.next_tick() < stop) {
+        batch.push_back(
+            Step{.tick = group.next_tick(), .group = g, .k = static_cast<uint32_t>(group.steps)});
+        group.advance();
+      }
+    }
+    // Counting sort on the high bits of the tick offset (about one step per bucket), then an
+    // insertion sort within each bucket: O(1) per step, where a comparison sort or a heap costs
+    // O(log groups) mispredicted comparisons.
+    const uint64_t buckets = std::bit_ceil(wanted);
+    int shift = 0;
+    while ((span >> shift) >= buckets) ++shift;
+    std::fill_n(bucket_end.begin(), buckets, 0);
+    for (const Step& s : batch) ++bucket_end[(s.tick - start) >> shift];
+    uint32_t sum = 0;
+    for (uint64_t b = 0; b < buckets; ++b) bucket_end[b] = (sum += bucket_end[b]);
+    ordered.resize(batch.size());
+    for (size_t i = batch.size(); i-- > 0;) {  // backwards: fills each bucket from its end
+      ordered[--bucket_end[(batch[i].tick - start) >> shift]] = batch[i];
+    }
+    // bucket_end[b] is now the start of bucket b; steps of one bucket are adjacent.
+    for (size_t i = 1; i < ordered.size(); ++i) {
+      const Step s = ordered[i];
+      size_t j = i;
+      while (j > 0 && step_before(s, ordered[j - 1], groups)) {
+        ordered[j] = ordered[j - 1];
+        --j;
+      }
+      ordered[j] = s;
+    }
+
+    for (const Step& step : ordered) {
+      if (filled == ring_size) break;
+      Group& group = groups[step.group];
+      uint32_t kept = group.begin;
+      for (uint32_t i = group.begin; i < group.end; ++i) {
+        Racer& r = racers[members[i]];
+        if (filled < ring_size && probing(r)) {
+          const uint32_t slot = r.next;
+          if (owners[slot] == kNoOwner) {
+            owners[slot] = r.rank;
+            ++filled;
+            if (r.count++ == r.quota) --spare;
+          }
+          r.next = slot + r.skip >= ring_size ? slot + r.skip - ring_size : slot + r.skip;
+        }
+        if (probing(r)) members[kept++] = members[i];  // else done: dropped from the group
+      }
+      group.end = kept;
+    }
+    std::erase_if(live, [&](uint32_t g) { return groups[g].begin == groups[g].end; });
   }
   return owners;
 }

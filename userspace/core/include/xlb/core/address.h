@@ -49,6 +49,8 @@ struct IpPrefix {
 
   static Result<IpPrefix> parse(std::string_view text);
   std::string to_string() const;
+
+  friend bool operator==(const IpPrefix&, const IpPrefix&) = default;
 };
 
 // Address plus port: "198.18.1.2:40000" or "[2001:db8::1]:443".
@@ -58,6 +60,8 @@ struct Endpoint {
 
   static Result<Endpoint> parse(std::string_view text);
   std::string to_string() const;
+
+  friend bool operator==(const Endpoint&, const Endpoint&) = default;
 };
 
 }  // namespace xlb

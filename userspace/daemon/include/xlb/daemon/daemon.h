@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: Apache-2.0
+// Daemon: one running xlbd. Wires the configuration, the data plane (loaded, or adopted from
+// pinned maps and link), the reconciler, the local API and the metrics exporter, and is the
+// ControlPlane they all go through: one lock around desired state, reconciler and maps.
+//
+// Start-up: parse the config; load the balancer program with its maps pinned under
+// <pin_root>/<interface> (maps already there are adopted: connection table, rings, counters
+// survive); attach it with a pinned bpf_link, or, when a pinned link exists, swap the new
+// program into it atomically (hitless upgrade: the old program runs until the swap, and both
+// use the same maps); rebuild the reconciler's view from the maps; reconcile to the config.
+// Exit leaves the data plane forwarding, unless detach_on_exit.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "xlb/dataplane/attach.h"
+#include "xlb/dataplane/balancer.h"
+#include "xlb/state/config.h"
+#include "xlb/state/control_plane.h"
+#include "xlb/state/reconciler.h"
+
+namespace xlb::api {
+class Server;
+}
+namespace xlb::metrics {
+class Exporter;
+}
+
+namespace xlb::daemon {
+
+struct DaemonOptions {
+  std::string config_path;
+  std::optional<std::string> interface_override;
+  bool detach_on_exit = false;
+};
+
+class BalancerWriter;
+
+class Daemon final : public state::ControlPlane {
+ public:
+  static Result<std::unique_ptr<Daemon>> start(const DaemonOptions& opts);
+  ~Daemon() override;
+
+  // SIGHUP: re-reads the config file and applies it. Settings that need a restart (interface,
+  // attach mode, limits, flow table layout, pin root, API and metrics listeners) keep their
+  // running values; the error names them.
+  Status reload();
+  // Stops API and metrics; detaches and unpins the data plane only with detach_on_exit.
+  void stop();
+
+  // ControlPlane
+  Result<state::StatusView> status() override;
+  Result<std::vector<state::VipView>> vips() override;
+  Result<state::DesiredState> desired() override;
+  Status mutate(const std::function<Status(state::DesiredState&)>& change) override;
+  Result<maglev::Plan> plan(const state::VipKey& vip,
+                            const std::vector<state::BackendSpec>& proposed) override;
+  Result<state::LookupView> lookup(const state::VipKey& vip, const Endpoint& client) override;
+  Result<xlb_counters> counters() override;
+
+ private:
+  Daemon() = default;
+  Status init(const DaemonOptions& opts);
+  Status attach_or_upgrade();
+  // Reconciles to `desired` with the current global config; updates the reconcile statistics.
+  Status reconcile_locked(const state::DesiredState& desired);
+
+  std::mutex mu_;
+  DaemonOptions opts_;
+  state::Config config_;
+  std::array<uint8_t, 6> next_hop_{};
+  std::string pin_dir_;
+  bool adopted_ = false;
+  bool stopped_ = false;
+  std::chrono::steady_clock::time_point started_;
+  std::unique_ptr<dataplane::Balancer> lb_;
+  std::optional<dataplane::XdpAttachment> link_;
+  std::unique_ptr<BalancerWriter> writer_;
+  std::unique_ptr<state::Reconciler> reconciler_;
+  std::unique_ptr<api::Server> api_;
+  std::unique_ptr<metrics::Exporter> metrics_;
+  uint64_t reconcile_total_ = 0, reconcile_errors_ = 0;
+  double reconcile_seconds_sum_ = 0, last_reconcile_seconds_ = 0;
+  std::string last_error_;
+};
+
+// The MAC of the default IPv4 gateway on `ifname`, from the kernel's route and neighbour
+// tables; asks the kernel to resolve it (one UDP datagram to the gateway's discard port) when
+// the neighbour entry is missing.
+Result<std::array<uint8_t, 6>> resolve_next_hop_mac(const std::string& ifname);
+
+// Reads what the balancer's maps hold, for Reconciler::adopt().
+Result<state::DataplaneSnapshot> snapshot(const dataplane::Balancer& lb);
+
+}  // namespace xlb::daemon

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: Apache-2.0
+// ControlPlane: what the local API and the metrics exporter see of a running xlbd. The daemon
+// implements it (one lock around desired state, reconciler and data plane); API and metrics
+// tests use fakes. Every call is safe from any thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "xlb/abi.h"
+#include "xlb/core/address.h"
+#include "xlb/core/result.h"
+#include "xlb/maglev/maglev.h"
+#include "xlb/state/types.h"
+
+namespace xlb::state {
+
+struct BackendView {
+  BackendSpec spec;
+  std::optional<uint32_t> index;  // backends map index, once applied
+  uint32_t effective_weight = 0;  // the weight in the ring now
+  uint32_t slots = 0;             // ring slots it owns
+  uint64_t packets = 0;           // since the maps were created (survive restarts)
+  uint64_t bytes = 0;
+};
+
+struct VipView {
+  VipSpec spec;
+  std::optional<uint32_t> index;  // VIP index, once applied
+  uint32_t ring_size = 0;
+  std::vector<BackendView> backends;  // same order as spec.backends
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+};
+
+struct StatusView {
+  std::string version;         // xlbd build version
+  std::string interface;
+  std::string attach_mode;     // native / generic
+  std::string attach_method;   // bpf_link / libxdp-dispatcher
+  uint32_t prog_id = 0;
+  std::string pin_dir;
+  bool adopted = false;        // maps and link were taken over from an earlier xlbd
+  double uptime_seconds = 0;
+  std::string config_file;
+  uint64_t reconcile_total = 0;
+  uint64_t reconcile_errors = 0;
+  double reconcile_seconds_sum = 0;  // with reconcile_total: a Prometheus summary
+  double last_reconcile_seconds = 0;
+  std::string last_error;      // last failed reconcile, empty if none
+};
+
+struct LookupView {
+  IpAddress backend;
+  uint32_t backend_index = 0;
+  bool from_table = false;  // the connection table holds the flow; else the ring decides
+};
+
+class ControlPlane {
+ public:
+  virtual ~ControlPlane() = default;
+
+  virtual Result<StatusView> status() = 0;
+  // Every VIP with its backends and counters, sorted by key.
+  virtual Result<std::vector<VipView>> vips() = 0;
+  virtual Result<DesiredState> desired() = 0;
+  // Transactional change: `change` edits a copy of the desired state; the result is validated
+  // and reconciled. On any error (from `change`, validation or the maps) nothing changes and
+  // the error is returned.
+  virtual Status mutate(const std::function<Status(DesiredState&)>& change) = 0;
+  // What `proposed` backends would do to the VIP's ring, without changing anything.
+  virtual Result<maglev::Plan> plan(const VipKey& vip,
+                                    const std::vector<BackendSpec>& proposed) = 0;
+  // The backend that serves the flow `client` -> vip now (what the data plane does).
+  virtual Result<LookupView> lookup(const VipKey& vip, const Endpoint& client) = 0;
+  // Global counters of the data plane, summed over CPUs.
+  virtual Result<xlb_counters> counters() = 0;
+};
+
+}  // namespace xlb::state

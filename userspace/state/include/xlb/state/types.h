@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: Apache-2.0
+// The control plane's model of what should be served: VIPs, their backends and settings, and
+// the global configuration of an xlbd instance. Sources (config file, API, later health checks
+// and service discovery) produce a DesiredState; the Reconciler turns it into map contents.
+#pragma once
+
+#include <array>
+#include <compare>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "xlb/abi.h"
+#include "xlb/core/address.h"
+#include "xlb/core/result.h"
+#include "xlb/dataplane/attach.h"
+#include "xlb/dataplane/balancer.h"
+
+namespace xlb::state {
+
+enum class Protocol : uint8_t { kTcp = 6, kUdp = 17 };
+std::string_view to_string(Protocol p);
+Result<Protocol> parse_protocol(std::string_view text);  // "tcp" / "udp"
+
+// A service: address, port (0 = all ports: a port-less VIP) and protocol.
+struct VipKey {
+  IpAddress address;
+  uint16_t port = 0;
+  Protocol protocol = Protocol::kTcp;
+
+  // "198.18.200.1:80/tcp", "[2001:db8:200::1]:443/udp", "198.18.200.2/tcp" (port-less).
+  static Result<VipKey> parse(std::string_view text);
+  std::string to_string() const;
+  xlb_vip_key abi() const;
+
+  friend bool operator==(const VipKey&, const VipKey&) = default;
+  friend std::strong_ordering operator<=>(const VipKey& a, const VipKey& b);
+};
+
+enum class BackendState : uint8_t {
+  kActive,    // takes new flows (weight > 0)
+  kDraining,  // no new flows; established flows keep it through the connection table
+  kDisabled,  // operator took it out: no new flows (same data-plane effect as draining)
+};
+std::string_view to_string(BackendState s);
+Result<BackendState> parse_backend_state(std::string_view text);
+
+struct BackendSpec {
+  IpAddress address;
+  uint32_t weight = 1;  // relative share; 0 = no new flows
+  BackendState state = BackendState::kActive;
+
+  friend bool operator==(const BackendSpec&, const BackendSpec&) = default;
+};
+
+enum class HashMode : uint8_t {
+  kFiveTuple,    // default
+  kSourceOnly,   // all flows of a client to one backend
+  kNoSourcePort  // addresses, protocol and destination port
+};
+std::string_view to_string(HashMode m);
+Result<HashMode> parse_hash_mode(std::string_view text);  // "5tuple" / "src" / "no-sport"
+
+struct VipSpec {
+  VipKey key;
+  std::string name;  // optional label (metrics, CLI); unique when set
+  bool no_lru = false;
+  HashMode hash = HashMode::kFiveTuple;
+  bool gue = false;
+  bool icmp_too_big = false;
+  bool no_rate_guard = false;
+  std::optional<uint32_t> ring_size;  // prime; default chosen by maglev::choose_ring_size
+  std::vector<BackendSpec> backends;  // unique addresses, kept sorted by address
+
+  uint32_t abi_flags() const;  // enum xlb_vip_flags
+  const BackendSpec* find_backend(const IpAddress& address) const;
+
+  friend bool operator==(const VipSpec&, const VipSpec&) = default;
+};
+
+struct DesiredState {
+  std::map<VipKey, VipSpec> vips;
+
+  friend bool operator==(const DesiredState&, const DesiredState&) = default;
+};
+
+// The weight a backend gets in its VIP's ring now: 0 unless active.
+uint32_t effective_weight(const BackendSpec& backend);
+
+// Checks invariants across the whole state: unique names, unique backend addresses per VIP,
+// prime ring sizes, VIP and membership counts within the limits.
+Status validate(const DesiredState& state, uint32_t max_vips, uint32_t max_backends);
+
+struct Limits {
+  uint32_t max_vips = XLB_MAX_VIPS;
+  uint32_t max_backends = XLB_MAX_BACKENDS;  // VIP x backend memberships
+  uint32_t flows_per_cpu = XLB_DEFAULT_FLOWS_PER_CPU;
+
+  friend bool operator==(const Limits&, const Limits&) = default;
+};
+
+struct GlobalConfig {
+  std::string interface;  // the NIC xlb attaches to
+  dataplane::AttachMode attach_mode = dataplane::AttachMode::kAuto;
+  // Destination MAC of encapsulated packets; empty: the neighbour entry of the default
+  // route's gateway on `interface`.
+  std::optional<std::array<uint8_t, 6>> next_hop_mac;
+  std::optional<IpPrefix> encap_source_v4;  // required when any backend is IPv4
+  std::optional<IpPrefix> encap_source_v6;  // required when any backend is IPv6
+  uint32_t hash_seed = 0;
+  uint16_t gue_port = XLB_DEFAULT_GUE_PORT;
+  uint32_t max_packet_size = XLB_DEFAULT_MAX_PKT_SIZE;
+  uint64_t udp_idle_timeout_ms = XLB_DEFAULT_UDP_IDLE_NS / 1000000;
+  uint32_t new_flows_per_second = XLB_DEFAULT_NEW_FLOWS_PER_SEC;  // per CPU; 0 = no guard
+  bool pass_fragments = false;
+  bool pass_ip_options = false;
+  Limits limits;
+  dataplane::FlowTable flow_table = dataplane::FlowTable::kPerCpuMaps;
+  std::string pin_root = "/sys/fs/bpf/xlb";  // maps and link under <pin_root>/<interface>
+  std::string api_socket = "/run/xlb/xlbd.sock";
+  std::optional<std::string> api_tcp_listen;  // "127.0.0.1:9476"; needs api_token_file
+  std::optional<std::string> api_token_file;
+  std::string metrics_listen = "127.0.0.1:9475";  // empty: no metrics endpoint
+
+  friend bool operator==(const GlobalConfig&, const GlobalConfig&) = default;
+};
+
+// The data-plane configuration a GlobalConfig asks for (next-hop MAC resolved by the caller).
+xlb_config to_abi(const GlobalConfig& g, const std::array<uint8_t, 6>& next_hop_mac);
+
+struct Config {
+  GlobalConfig global;
+  DesiredState state;
+};
+
+}  // namespace xlb::state
