@@ -8,11 +8,9 @@ SIGHUP reloads the configuration; --detach-on-exit removes everything.
 Run as root: tests/e2e/xlbd_test.py --build-dir build. Exit 77 = skipped (not root).
 """
 import argparse
-import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,123 +20,12 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tools"))
+sys.path.insert(0, HERE)
 from lab import Lab  # noqa: E402
+import xlbd_fixture as fx  # noqa: E402
+from xlbd_fixture import PYTHON, TRAFFIC, METRICS_PORT, Xlbd, client  # noqa: E402
 
-BUILD = os.path.join(REPO, "build")
-PYTHON = "/usr/bin/python3"
-TRAFFIC = os.path.join(HERE, "traffic.py")
-METRICS_PORT = 9475
 PROMETHEUS_PORT = 9490
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout=5):
-        super().__init__("localhost", timeout=timeout)
-        self.path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.path)
-
-
-class Xlbd:
-    """One xlbd process in the lab's LB namespace, with its config and API socket."""
-
-    def __init__(self, lab, workdir, extra_vips=""):
-        self.lab = lab
-        self.workdir = workdir
-        self.config = os.path.join(workdir, "xlbd.yaml")
-        self.socket = os.path.join(workdir, "xlbd.sock")
-        self.proc = None
-        self.write_config(extra_vips)
-
-    def write_config(self, extra_vips=""):
-        be = self.lab.backend_addresses
-        v4 = "\n".join(f"      - address: {b.v4}" for b in be)
-        v6 = "\n".join(f"      - address: {b.v6}" for b in be)
-        with open(self.config, "w") as f:
-            f.write(f"""# written by xlbd_test.py
-interface: {self.lab.lb_iface}
-attach_mode: native
-next_hop_mac: "{self.lab.router_mac_on_lb_link}"
-encap_source_v4: 198.19.0.0/16
-encap_source_v6: 2001:db8:ff::/64
-hash_seed: 7
-limits: {{max_vips: 16, max_backends: 64, flows_per_cpu: 65536}}
-api: {{socket: {self.socket}}}
-metrics: {{listen: "127.0.0.1:{METRICS_PORT}"}}
-vips:
-  - vip: 198.18.200.1:80/tcp
-    name: web4
-    backends:
-{v4}
-  - vip: 198.18.200.1:7/tcp
-    name: echo4
-    backends:
-{v4}
-  - vip: "[2001:db8:200::1]:80/tcp"
-    name: web6
-    backends:
-{v6}
-{extra_vips}""")
-
-    def start(self, *flags):
-        self.proc = self.lab.popen("lb", [os.path.join(BUILD, "bin", "xlbd"), "--config",
-                                          self.config, *flags], log="xlbd.log")
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"xlbd exited with {self.proc.returncode}; see "
-                                     f"{self.lab.log_dir}/xlbd.log")
-            try:
-                return self.get("/v1/status")
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError("xlbd's API did not come up within 20 s")
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(timeout=15)
-        code = self.proc.returncode if self.proc else 0
-        self.proc = None
-        return code
-
-    def request(self, method, path, body=None):
-        conn = UnixHTTPConnection(self.socket)
-        try:
-            conn.request(method, path, body=json.dumps(body) if body is not None else None,
-                         headers={"Content-Type": "application/json"})
-            resp = conn.getresponse()
-            data = resp.read().decode()
-            return resp.status, (json.loads(data) if data else None)
-        finally:
-            conn.close()
-
-    def get(self, path):
-        status, body = self.request("GET", path)
-        if status != 200:
-            raise AssertionError(f"GET {path}: {status} {body}")
-        return body
-
-    def metrics(self):
-        out = self.lab.run("lb", ["curl", "-sf", f"http://127.0.0.1:{METRICS_PORT}/metrics"])
-        return out.stdout
-
-    def metric(self, text, name, **labels):
-        """Value of the series `name{labels}` in a /metrics text, or None."""
-        for line in text.splitlines():
-            if not line.startswith(name + "{") and not line.startswith(name + " "):
-                continue
-            if all(f'{k}="{v}"' in line for k, v in labels.items()):
-                return float(line.rsplit(" ", 1)[1])
-        return None
-
-
-def client(lab, *args, timeout=120):
-    res = lab.run("cli", [PYTHON, TRAFFIC, *map(str, args)], timeout=timeout)
-    return json.loads(res.stdout)
 
 
 class XlbdTest(unittest.TestCase):
@@ -147,7 +34,7 @@ class XlbdTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="xlbd-e2e-")
-        cls.lab = Lab(backends=2, ipv6=True, build_dir=BUILD)
+        cls.lab = Lab(backends=2, ipv6=True, build_dir=fx.BUILD)
         cls.lab.up()
 
     @classmethod
@@ -290,11 +177,10 @@ class XlbdTest(unittest.TestCase):
 
 
 def main():
-    global BUILD
     parser = argparse.ArgumentParser()
-    parser.add_argument("--build-dir", default=BUILD)
+    parser.add_argument("--build-dir", default=fx.BUILD)
     args, _ = parser.parse_known_args()
-    BUILD = os.path.abspath(args.build_dir)
+    fx.BUILD = os.path.abspath(args.build_dir)
     if os.geteuid() != 0:
         print("xlbd_test: skipped: needs root (network namespaces, BPF)")
         sys.exit(77)

@@ -116,6 +116,43 @@ Result<HashMode> parse_hash_mode(std::string_view text) {
   return Error::invalid("hash '" + std::string(text) + "': want 5tuple, src or no-sport");
 }
 
+std::string_view to_string(CheckType t) {
+  switch (t) {
+    case CheckType::kNone:
+      return "none";
+    case CheckType::kTcp:
+      return "tcp";
+    case CheckType::kHttp:
+      return "http";
+    case CheckType::kHttps:
+      return "https";
+    case CheckType::kUdpDns:
+      return "udp-dns";
+    case CheckType::kExec:
+      return "exec";
+  }
+  return "?";
+}
+
+Result<CheckType> parse_check_type(std::string_view text) {
+  for (auto t : {CheckType::kNone, CheckType::kTcp, CheckType::kHttp, CheckType::kHttps,
+                 CheckType::kUdpDns, CheckType::kExec}) {
+    if (text == to_string(t)) return t;
+  }
+  return Error::invalid("check type '" + std::string(text) +
+                        "': want none, tcp, http, https, udp-dns or exec");
+}
+
+std::string_view to_string(AllDownPolicy p) {
+  return p == AllDownPolicy::kDrop ? "drop" : "keep-last-set";
+}
+
+Result<AllDownPolicy> parse_all_down_policy(std::string_view text) {
+  if (text == "keep-last-set") return AllDownPolicy::kKeepLastSet;
+  if (text == "drop") return AllDownPolicy::kDrop;
+  return Error::invalid("all_down '" + std::string(text) + "': want keep-last-set or drop");
+}
+
 uint32_t VipSpec::abi_flags() const {
   uint32_t f = 0;
   if (no_lru) f |= XLB_VIP_NO_LRU;

@@ -56,6 +56,47 @@ struct BackendSpec {
   friend bool operator==(const BackendSpec&, const BackendSpec&) = default;
 };
 
+// Health checking of a VIP's backends (HAProxy's semantics: a backend goes down after `fall`
+// failed checks in a row and comes back after `rise` good ones; `fastinter` is the interval
+// while a state change is in progress, `downinter` while down).
+enum class CheckType : uint8_t { kNone, kTcp, kHttp, kHttps, kUdpDns, kExec };
+std::string_view to_string(CheckType t);
+Result<CheckType> parse_check_type(std::string_view text);  // none tcp http https udp-dns exec
+
+struct HealthCheckSpec {
+  CheckType type = CheckType::kNone;
+  uint32_t interval_ms = 2000;
+  uint32_t timeout_ms = 1000;
+  uint32_t fastinter_ms = 0;  // 0: interval_ms
+  uint32_t downinter_ms = 0;  // 0: interval_ms
+  uint32_t rise = 2;
+  uint32_t fall = 3;
+  std::optional<uint16_t> port;      // default: the VIP's port (required for port-less VIPs)
+  std::optional<IpAddress> address;  // default: the backend's address
+  // http / https
+  std::string http_path = "/";
+  std::string http_host;  // Host header; empty: the VIP's address
+  uint16_t http_status_min = 200;
+  uint16_t http_status_max = 399;
+  std::string http_body_contains;
+  // udp-dns: a query for this name (type A) must get an answer
+  std::string dns_query_name = ".";
+  // exec: argv; exit status 0 = up. XLB_BACKEND, XLB_PORT and XLB_VIP are set in its env.
+  std::vector<std::string> exec_command;
+  // After recovery the weight ramps linearly from 0 to its configured value over this time.
+  uint32_t slow_start_ms = 0;
+
+  friend bool operator==(const HealthCheckSpec&, const HealthCheckSpec&) = default;
+};
+
+// What a VIP does when no backend is healthy.
+enum class AllDownPolicy : uint8_t {
+  kKeepLastSet,  // keep sending to the backends as if they were up (fail open)
+  kDrop,         // empty ring: packets are dropped and counted (drop_no_backend)
+};
+std::string_view to_string(AllDownPolicy p);
+Result<AllDownPolicy> parse_all_down_policy(std::string_view text);  // keep-last-set / drop
+
 enum class HashMode : uint8_t {
   kFiveTuple,    // default
   kSourceOnly,   // all flows of a client to one backend
@@ -73,6 +114,8 @@ struct VipSpec {
   bool icmp_too_big = false;
   bool no_rate_guard = false;
   std::optional<uint32_t> ring_size;  // prime; default chosen by maglev::choose_ring_size
+  HealthCheckSpec health;
+  AllDownPolicy all_down = AllDownPolicy::kKeepLastSet;
   std::vector<BackendSpec> backends;  // unique addresses, kept sorted by address
 
   uint32_t abi_flags() const;  // enum xlb_vip_flags
