@@ -15,6 +15,11 @@ static const char* const kCounterNames[] = {
     XLB_COUNTERS(XLB_COUNTER_NAME)
 #undef XLB_COUNTER_NAME
 };
+static const char* const kDecapCounterNames[] = {
+#define XLB_DECAP_COUNTER_NAME(name, metric, help) metric,
+    XLB_DECAP_COUNTERS(XLB_DECAP_COUNTER_NAME)
+#undef XLB_DECAP_COUNTER_NAME
+};
 
 Eth eth_in() { return {.src = kPeerMac, .dst = kLbMac}; }
 
@@ -182,15 +187,29 @@ Bytes BalancerTest::encapsulated(const Bytes& client, const char* backend, bool 
   return out.bytes();
 }
 
+namespace {
+
+// Of the `n` counters named `names`, only those in `want` moved, each by its amount.
+template <typename Enum>
+void expect_moved(const __u64* before, const __u64* after, int n, const char* const* names,
+                  std::initializer_list<std::pair<Enum, uint64_t>> moved) {
+  std::map<int, uint64_t> want;
+  for (auto [c, count] : moved) want[c] = count;
+  for (int c = 0; c < n; c++) {
+    EXPECT_EQ(after[c] - before[c], want.count(c) ? want[c] : 0) << "counter " << names[c];
+  }
+}
+
+}  // namespace
+
 void expect_counter_deltas(const xlb_counters& before, const xlb_counters& after,
                            std::initializer_list<std::pair<xlb_counter, uint64_t>> moved) {
-  std::map<int, uint64_t> want;
-  for (auto [c, n] : moved) want[c] = n;
-  for (int c = 0; c < XLB_CNT__MAX; c++) {
-    uint64_t got = after.c[c] - before.c[c];
-    uint64_t expected = want.count(c) ? want[c] : 0;
-    EXPECT_EQ(got, expected) << "counter " << kCounterNames[c];
-  }
+  expect_moved(before.c, after.c, XLB_CNT__MAX, kCounterNames, moved);
+}
+
+void expect_decap_deltas(const xlb_decap_counters& before, const xlb_decap_counters& after,
+                         std::initializer_list<std::pair<xlb_decap_counter, uint64_t>> moved) {
+  expect_moved(before.c, after.c, XLB_DCNT__MAX, kDecapCounterNames, moved);
 }
 
 }  // namespace xlb::test

@@ -63,8 +63,12 @@ inline uint64_t delta(const xlb_counters& before, const xlb_counters& after, xlb
   return after.c[c] - before.c[c];
 }
 
-// Asserts that only the listed counters moved, each by the given amount.
+// Asserts that only the listed counters moved from `before` to `after`, each by the given
+// amount: the balancer's counters...
 void expect_counter_deltas(const xlb_counters& before, const xlb_counters& after,
                            std::initializer_list<std::pair<xlb_counter, uint64_t>> moved);
+// ...and for the decap program's.
+void expect_decap_deltas(const xlb_decap_counters& before, const xlb_decap_counters& after,
+                         std::initializer_list<std::pair<xlb_decap_counter, uint64_t>> moved);
 
 }  // namespace xlb::test

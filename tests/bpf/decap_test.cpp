@@ -23,12 +23,7 @@
 namespace xlb::test {
 namespace {
 
-const char* const kDecapCounterNames[] = {
-#define XLB_DECAP_COUNTER_NAME(name, metric, help) metric,
-    XLB_DECAP_COUNTERS(XLB_DECAP_COUNTER_NAME)
-#undef XLB_DECAP_COUNTER_NAME
-};
-static_assert(std::size(kDecapCounterNames) == XLB_DCNT__MAX);
+
 
 // The backend host: its NIC, and the tunnel addresses the balancer sends to (backend 1 and 3 of
 // the balancer tests).
@@ -113,18 +108,6 @@ Bytes datagram_of(const Bytes& frame) {
   }
   if (len == 0 || kEthHeaderLen + len > frame.size()) return {};
   return Bytes(frame.begin() + kEthHeaderLen, frame.begin() + kEthHeaderLen + len);
-}
-
-// Asserts that only the listed decap counters moved, each by the given amount.
-void expect_decap_deltas(const xlb_decap_counters& before, const xlb_decap_counters& after,
-                         std::initializer_list<std::pair<xlb_decap_counter, uint64_t>> moved) {
-  std::map<int, uint64_t> want;
-  for (auto [c, n] : moved) want[c] = n;
-  for (int c = 0; c < XLB_DCNT__MAX; c++) {
-    uint64_t got = after.c[c] - before.c[c];
-    uint64_t expected = want.count(c) ? want[c] : 0;
-    EXPECT_EQ(got, expected) << "decap counter " << kDecapCounterNames[c];
-  }
 }
 
 uint64_t total(const xlb_decap_counters& before, const xlb_decap_counters& after) {
