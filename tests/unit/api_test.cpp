@@ -661,18 +661,23 @@ TEST_F(ApiTest, Lookup) {
   EXPECT_HTTP_ERROR(api().get(path + "&vip=198.18.200.1:80/tcp"), 400, "twice");
 }
 
-TEST_F(ApiTest, HealthPlaceholder) {
+TEST_F(ApiTest, HealthShowsStatesAndChecks) {
   ASSERT_TRUE(
       api().patch(std::string(kWeb) + "/backends/198.18.3.11", {{"state", "disabled"}}).ok());
   auto health = api().get("/v1/health");
   ASSERT_TRUE(health.ok()) << health.error().to_string();
-  EXPECT_EQ((*health)["checks"], "none configured");
   ASSERT_EQ((*health)["vips"].size(), 2u);
   bool seen = false;
   for (const auto& v : (*health)["vips"]) {
     if (v["vip"] != "198.18.200.1:80/tcp") continue;
+    EXPECT_EQ(v["check"], "none");
+    EXPECT_EQ(v["all_down"], "keep-last-set");
     EXPECT_EQ(find_backend(v["backends"], "198.18.3.11")["state"], "disabled");
-    EXPECT_EQ(find_backend(v["backends"], "198.18.3.12")["state"], "active");
+    const auto& active = find_backend(v["backends"], "198.18.3.12");
+    EXPECT_EQ(active["state"], "active");
+    EXPECT_EQ(active["health"], "unchecked");
+    EXPECT_EQ(active["up"], true);
+    EXPECT_EQ(active["weight_factor"], 1.0);
     seen = true;
   }
   EXPECT_TRUE(seen);

@@ -137,19 +137,34 @@ OutJson health_json(const std::vector<state::VipView>& vips) {
   for (const auto& v : vips) {
     OutJson backends = OutJson::array();
     for (const auto& b : v.backends) {
+      const state::HealthView& h = b.health;
       backends.push_back({
           {"address", b.spec.address.to_string()},
           {"state", std::string(state::to_string(b.spec.state))},
           {"weight", b.spec.weight},
           {"effective_weight", b.effective_weight},
+          {"check", h.check},
+          {"health", h.state},
+          {"up", h.up},
+          {"weight_factor", h.weight_factor},
+          {"last_result", h.last_result},
+          {"since", h.since_unix},
+          {"rise_progress", h.rise_progress},
+          {"rise", h.rise},
+          {"fall_progress", h.fall_progress},
+          {"fall", h.fall},
+          {"checks", h.checks},
+          {"failures", h.failures},
+          {"transitions", h.transitions},
       });
     }
     list.push_back({{"vip", v.spec.key.to_string()},
                     {"name", v.spec.name},
+                    {"check", std::string(state::to_string(v.spec.health.type))},
+                    {"all_down", std::string(state::to_string(v.spec.all_down))},
                     {"backends", std::move(backends)}});
   }
-  // Health checks come with the health module; until then only operator states exist.
-  return {{"checks", "none configured"}, {"vips", std::move(list)}};
+  return {{"vips", std::move(list)}};
 }
 
 }  // namespace xlb::api::detail

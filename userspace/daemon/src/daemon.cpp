@@ -8,11 +8,13 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "balancer_writer.h"
 #include "xlb/api/server.h"
 #include "xlb/dataplane/flow.h"
+#include "xlb/health/monitor.h"
 #include "xlb/maglev/maglev.h"
 #include "xlb/metrics/exporter.h"
 
@@ -119,6 +121,17 @@ Status Daemon::init(const DaemonOptions& opts) {
   reconciler_ = std::make_unique<state::Reconciler>(
       *writer_, state::ReconcilerOptions{.max_vips = g.limits.max_vips,
                                          .max_backends = g.limits.max_backends});
+  // Health checks start before the first reconcile: new checks are "pending" (counted as up)
+  // until their first results, so a restart never drains a healthy service.
+  auto monitor = health::Monitor::start([this] {
+    std::lock_guard lock(health_mu_);
+    health_changed_ = true;
+    health_cv_.notify_one();
+  });
+  if (!monitor) return monitor.error();
+  health_ = std::move(*monitor);
+  health_->set_targets(config_.state);
+  health_thread_ = std::thread([this] { health_worker(); });
   if (adopted_) {
     auto snap = snapshot(*lb_);
     if (!snap) return snap.error();
@@ -187,9 +200,29 @@ Status Daemon::attach_or_upgrade() {
   return {};
 }
 
+void Daemon::health_worker() {
+  for (;;) {
+    {
+      std::unique_lock lock(health_mu_);
+      health_cv_.wait(lock, [this] { return health_changed_ || health_stop_; });
+      if (health_stop_) return;
+      health_changed_ = false;
+    }
+    std::lock_guard lock(mu_);
+    if (stopped_) return;
+    (void)reconcile_locked(config_.state);  // errors are logged and counted there
+  }
+}
+
 Status Daemon::reconcile_locked(const state::DesiredState& desired) {
   const auto t0 = std::chrono::steady_clock::now();
-  auto report = reconciler_->apply(desired, state::to_abi(config_.global, next_hop_));
+  health::Filtered filtered{desired, {}};
+  if (health_) filtered = health_->apply(desired);
+  for (const auto& key : filtered.all_down) {
+    spdlog::warn("every backend of {} is down: {}", key.to_string(),
+                 state::to_string(desired.vips.at(key).all_down));
+  }
+  auto report = reconciler_->apply(filtered.state, state::to_abi(config_.global, next_hop_));
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   reconcile_total_++;
@@ -251,6 +284,7 @@ Status Daemon::reload() {
     return st;
   }
   config_.state = cfg->state;
+  health_->set_targets(config_.state);
   spdlog::info("reloaded {}", opts_.config_path);
   if (!fixed.empty()) {
     std::string names;
@@ -261,6 +295,13 @@ Status Daemon::reload() {
 }
 
 void Daemon::stop() {
+  {
+    std::lock_guard lock(health_mu_);
+    health_stop_ = true;
+    health_cv_.notify_one();
+  }
+  if (health_thread_.joinable()) health_thread_.join();
+  if (health_) health_->stop();
   std::lock_guard lock(mu_);
   if (stopped_) return;
   stopped_ = true;
@@ -307,6 +348,10 @@ Result<state::StatusView> Daemon::status() {
 
 Result<std::vector<state::VipView>> Daemon::vips() {
   std::lock_guard lock(mu_);
+  std::map<std::pair<state::VipKey, IpAddress>, const health::BackendHealth*> health;
+  health::HealthSnapshot snap;
+  if (health_) snap = health_->snapshot();
+  for (const auto& h : snap.backends) health[{h.vip, h.backend}] = &h;
   std::vector<state::VipView> out;
   for (const auto& [key, spec] : config_.state.vips) {
     state::VipView v;
@@ -323,6 +368,22 @@ Result<std::vector<state::VipView>> Daemon::vips() {
     for (const auto& b : spec.backends) {
       state::BackendView bv;
       bv.spec = b;
+      if (auto it = health.find({key, b.address}); it != health.end()) {
+        const health::BackendHealth& h = *it->second;
+        bv.health.check = std::string(state::to_string(h.type));
+        bv.health.state = std::string(health::to_string(h.health));
+        bv.health.up = h.up;
+        bv.health.weight_factor = h.weight_factor;
+        bv.health.last_result = h.last_result;
+        bv.health.since_unix = std::chrono::duration<double>(h.since.time_since_epoch()).count();
+        bv.health.rise_progress = h.rise_progress;
+        bv.health.fall_progress = h.fall_progress;
+        bv.health.rise = h.rise;
+        bv.health.fall = h.fall;
+        bv.health.checks = h.checks;
+        bv.health.failures = h.failures;
+        bv.health.transitions = h.transitions;
+      }
       if (applied) {
         for (const auto& ab : applied->backends) {
           if (!(ab.address == b.address)) continue;
@@ -360,6 +421,7 @@ Status Daemon::mutate(const std::function<Status(state::DesiredState&)>& change)
                           config_.global.limits.max_backends));
   XLB_TRY(reconcile_locked(next));
   config_.state = std::move(next);
+  health_->set_targets(config_.state);
   return {};
 }
 

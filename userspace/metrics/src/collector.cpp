@@ -145,6 +145,18 @@ void add_vips(const std::vector<state::VipView>& vips, std::vector<MetricFamily>
              "weight of the backend in the ring now (0 unless active)", MetricType::Gauge);
   auto slots = family("xlb_backend_slots", "ring slots the backend owns", MetricType::Gauge);
   auto states = family("xlb_backend_state", "1 for the backend's current state", MetricType::Gauge);
+  auto up = family("xlb_backend_up",
+                   "1 while health checks count the backend as up (unchecked and pending too)",
+                   MetricType::Gauge);
+  auto factor = family("xlb_backend_weight_factor",
+                       "health's factor on the weight: 0 down, ramping to 1 in slow start",
+                       MetricType::Gauge);
+  auto checks = family("xlb_backend_health_checks_total", "health checks run on the backend",
+                       MetricType::Counter);
+  auto failures = family("xlb_backend_health_failures_total",
+                         "health checks of the backend that failed", MetricType::Counter);
+  auto transitions = family("xlb_backend_health_transitions_total",
+                            "up/down changes of the backend", MetricType::Counter);
 
   for (const auto& vip : vips) {
     const std::string key = vip.spec.key.to_string();
@@ -161,6 +173,11 @@ void add_vips(const std::vector<state::VipView>& vips, std::vector<MetricFamily>
       add(weight, labels, backend.spec.weight);
       add(effective, labels, backend.effective_weight);
       add(slots, labels, backend.slots);
+      add(up, labels, backend.health.up ? 1 : 0);
+      add(factor, labels, backend.health.weight_factor);
+      add(checks, labels, static_cast<double>(backend.health.checks));
+      add(failures, labels, static_cast<double>(backend.health.failures));
+      add(transitions, labels, static_cast<double>(backend.health.transitions));
       for (auto s : kStates) {
         Labels with_state = labels;
         with_state.push_back({"state", std::string(state::to_string(s))});
@@ -169,7 +186,7 @@ void add_vips(const std::vector<state::VipView>& vips, std::vector<MetricFamily>
     }
   }
   for (auto* f : {&vip_packets, &vip_bytes, &ring_size, &packets, &bytes, &weight, &effective,
-                  &slots, &states}) {
+                  &slots, &states, &up, &factor, &checks, &failures, &transitions}) {
     out.push_back(std::move(*f));
   }
 }

@@ -13,10 +13,12 @@
 
 #include <array>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "xlb/dataplane/attach.h"
 #include "xlb/dataplane/balancer.h"
@@ -29,6 +31,9 @@ class Server;
 }
 namespace xlb::metrics {
 class Exporter;
+}
+namespace xlb::health {
+class Monitor;
 }
 
 namespace xlb::daemon {
@@ -67,8 +72,12 @@ class Daemon final : public state::ControlPlane {
   Daemon() = default;
   Status init(const DaemonOptions& opts);
   Status attach_or_upgrade();
-  // Reconciles to `desired` with the current global config; updates the reconcile statistics.
+  // Reconciles to `desired`, with health applied (down backends weight 0, slow start), and
+  // the current global config; updates the reconcile statistics.
   Status reconcile_locked(const state::DesiredState& desired);
+  // Runs on its own thread: reconciles whenever health checks changed a backend's weight, so
+  // the checks' event loop never waits for map writes.
+  void health_worker();
 
   std::mutex mu_;
   DaemonOptions opts_;
@@ -84,6 +93,12 @@ class Daemon final : public state::ControlPlane {
   std::unique_ptr<state::Reconciler> reconciler_;
   std::unique_ptr<api::Server> api_;
   std::unique_ptr<metrics::Exporter> metrics_;
+  std::unique_ptr<health::Monitor> health_;
+  std::thread health_thread_;
+  std::mutex health_mu_;
+  std::condition_variable health_cv_;
+  bool health_changed_ = false;  // guarded by health_mu_
+  bool health_stop_ = false;     // guarded by health_mu_
   uint64_t reconcile_total_ = 0, reconcile_errors_ = 0;
   double reconcile_seconds_sum_ = 0, last_reconcile_seconds_ = 0;
   std::string last_error_;

@@ -18,8 +18,21 @@
 
 namespace xlb::state {
 
+// A backend's health as the checks see it (issue "health"; docs/health.md).
+struct HealthView {
+  std::string check = "none";      // check type
+  std::string state = "unchecked";  // unchecked / pending / up / down
+  bool up = true;                  // unchecked and pending count as up
+  double weight_factor = 1.0;      // 0 down, 1 up, in between during slow start
+  std::string last_result;         // the last check's outcome
+  double since_unix = 0;           // last change of `state`, seconds since the epoch
+  uint32_t rise_progress = 0, fall_progress = 0, rise = 0, fall = 0;
+  uint64_t checks = 0, failures = 0, transitions = 0;
+};
+
 struct BackendView {
   BackendSpec spec;
+  HealthView health;
   std::optional<uint32_t> index;  // backends map index, once applied
   uint32_t effective_weight = 0;  // the weight in the ring now
   uint32_t slots = 0;             // ring slots it owns
