@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Unit tests of the weighted Maglev builder (the quota race, see maglev.h): permutations,
+// Unit tests of the weighted Maglev builder (the banded race, see maglev.h): permutations,
 // fairness, determinism, disruption, ring sizes, diff and plan. Every randomised input uses a
 // fixed seed, so failures reproduce.
 #include "xlb/maglev/maglev.h"
@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <random>
@@ -67,7 +68,8 @@ uint32_t slots_of(const std::vector<uint32_t>& ring, uint32_t index) {
 }
 
 // Every backend owns floor(M * weight / total) slots, and exactly the slots left over by those
-// floors go one each to distinct backends.
+// floors go one each to distinct backends: what the race gives when every backend's band is
+// tight (a change of one backend moves at least 4 slots onto each other one, see maglev.h).
 void expect_quotas(std::span<const Backend> backends, uint32_t ring_size,
                    const std::vector<uint32_t>& ring) {
   const auto counts = count_slots(ring);
@@ -87,6 +89,46 @@ void expect_quotas(std::span<const Backend> backends, uint32_t ring_size,
     one_more += got - quota;
   }
   EXPECT_EQ(one_more, ring_size - quotas);
+}
+
+// The band of maglev.h, recomputed here in doubles from its definition: a backend of share q
+// among n backends with a weight has gain g = q / n and slack h = sqrt(q) * (1 - sqrt(g) / 2)
+// (0 once g >= 4), and owns between min(floor(q), floor(q - 2h + u)) and max(floor(q) + 1,
+// floor(q + h + u)) slots for some u in [0, 1). Without u (unknown here) the bounds below hold
+// whatever it is; eps absorbs the builder's 32.32 fixed point.
+struct Band {
+  int64_t low;
+  int64_t high;
+};
+
+Band band_of(double share, size_t weighted) {
+  constexpr double kEps = 1e-6;
+  const double gain = share / static_cast<double>(weighted);
+  const double slack = gain >= 4 ? 0.0 : std::sqrt(share) * (1 - std::sqrt(gain) / 2);
+  return Band{
+      .low = std::max<int64_t>(0, static_cast<int64_t>(std::floor(share - 2 * slack - kEps))),
+      .high = static_cast<int64_t>(std::floor(share + slack + kEps)) + 1};
+}
+
+void expect_bands(std::span<const Backend> backends, uint32_t ring_size,
+                  const std::vector<uint32_t>& ring) {
+  const auto counts = count_slots(ring);
+  double total = 0;
+  size_t weighted = 0;
+  for (const Backend& b : backends) {
+    total += b.weight;
+    weighted += b.weight > 0;
+  }
+  for (const Backend& b : backends) {
+    const int64_t got = counts.count(b.index) ? counts.at(b.index) : 0;
+    if (b.weight == 0) {
+      EXPECT_EQ(got, 0) << b.id;
+      continue;
+    }
+    const Band band = band_of(ring_size * (b.weight / total), weighted);
+    EXPECT_GE(got, band.low) << b.id;
+    EXPECT_LE(got, band.high) << b.id;
+  }
 }
 
 // ---- Primes and ring sizes ----------------------------------------------------------------
@@ -279,15 +321,21 @@ TEST(MaglevBuild, OnlyWeightRatiosMatter) {
 }
 
 // The ring's bytes, pinned: the same inputs must give the same ring on every host, forever.
-TEST(MaglevBuild, PinnedRingDigest) {
-  auto backends = make_backends(300);
-  for (size_t i = 0; i < backends.size(); ++i) backends[i].weight = 1 + i % 7;
-  const auto ring = build_ok(backends, 65537);
+uint64_t ring_digest(const std::vector<uint32_t>& ring) {
   std::string bytes;
   for (uint32_t v : ring) {
     for (int b = 0; b < 4; ++b) bytes.push_back(static_cast<char>((v >> (8 * b)) & 0xff));
   }
-  EXPECT_EQ(hash64(bytes, 0), 0xd592ece3c582c0cfULL);
+  return hash64(bytes, 0);
+}
+
+TEST(MaglevBuild, PinnedRingDigest) {
+  // Banded: 300 backends of weights 1..7 (a change moves ~0.2 slot onto a weight-1 backend).
+  auto backends = make_backends(300);
+  for (size_t i = 0; i < backends.size(); ++i) backends[i].weight = 1 + i % 7;
+  EXPECT_EQ(ring_digest(build_ok(backends, 65537)), 0xf0025b3bf9e9f944ULL);
+  // Tight: 100 equal backends (the same bytes as the quota race before the band existed).
+  EXPECT_EQ(ring_digest(build_ok(make_backends(100), 65537)), 0xb73aa788892ca7b6ULL);
 }
 
 TEST(MaglevBuild, WeightsAreProportional) {
@@ -319,21 +367,45 @@ TEST(MaglevBuild, SkewedWeightsAreProportional) {
 }
 
 TEST(MaglevBuild, BalancedEqualWeights) {
+  // 100 backends, M = 65537: tight (a change moves 6.6 slots onto each backend), the goal of 1.002.
   const auto ring = build_ok(make_backends(100), 65537);
   EXPECT_LE(max_over_mean(ring, 100), 1.002);
   EXPECT_EQ(count_slots(ring).size(), 100u);
-  // 1000 backends at the auto size: ceil(M / N) / (M / N) = 1.00997 is the best whole slots allow.
+  // 1000 backends at the auto size: banded (a change moves 0.1 slot onto each), balance only
+  // reported, measured 1.09 (min 0.83). Sanity: within the band, (q + h + 1) / q = 1.094 at most.
   auto rs = choose_ring_size(1000, std::nullopt);
   ASSERT_TRUE(rs.ok());
-  EXPECT_LE(max_over_mean(build_ok(make_backends(1000), rs->size), 1000), 1.01);
+  const auto wide = build_ok(make_backends(1000), rs->size);
+  EXPECT_LE(max_over_mean(wide, 1000), 1.1);
+  uint32_t min = UINT32_MAX;
+  for (const auto& [index, count] : count_slots(wide)) min = std::min(min, count);
+  EXPECT_GE(min / (rs->size / 1000.0), 0.8);
 }
 
-TEST(MaglevBuild, EveryBackendGetsItsQuota) {
-  // Equal weights, auto-sized: 100 slots each and 3 backends with 101.
+TEST(MaglevBuild, TightRingsGiveExactQuotas) {
+  // A change of one backend moves g = q / n >= 4 slots onto each other one: no band.
+  expect_quotas(make_backends(100), 65537, build_ok(make_backends(100), 65537));
+  // 65537 / 128^2 = 4.0001: the last equal-weight count still tight at M = 65537.
+  expect_quotas(make_backends(128), 65537, build_ok(make_backends(128), 65537));
+  std::vector<Backend> weighted = make_backends(10);
+  for (size_t i = 0; i < weighted.size(); ++i) weighted[i].weight = static_cast<uint32_t>(i + 1);
+  expect_quotas(weighted, 65537, build_ok(weighted, 65537));
+}
+
+TEST(MaglevBuild, EveryBackendWithinItsBand) {
   auto rs = choose_ring_size(1000, std::nullopt);
   ASSERT_TRUE(rs.ok());
   const auto equal = make_backends(1000);
-  expect_quotas(equal, rs->size, build_ok(equal, rs->size));
+  const auto ring = build_ok(equal, rs->size);
+  expect_bands(equal, rs->size, ring);
+  // The band is really open: shares spread beyond one slot (h = 8.4 slots here).
+  uint32_t min = UINT32_MAX;
+  uint32_t max = 0;
+  for (const auto& [index, count] : count_slots(ring)) {
+    min = std::min(min, count);
+    max = std::max(max, count);
+  }
+  EXPECT_GT(max - min, 10u);
 
   std::mt19937 rng(99);
   for (int round = 0; round < 6; ++round) {
@@ -354,7 +426,9 @@ TEST(MaglevBuild, EveryBackendGetsItsQuota) {
     backends[0].weight |= 1;  // at least one positive weight
     for (uint32_t m : {1009u, 65537u}) {
       SCOPED_TRACE("round " + std::to_string(round) + " M=" + std::to_string(m));
-      expect_quotas(backends, m, build_ok(backends, m));
+      const auto r = build_ok(backends, m);
+      EXPECT_EQ(std::count(r.begin(), r.end(), kEmptySlot), 0);
+      expect_bands(backends, m, r);
     }
   }
 }
@@ -367,7 +441,7 @@ TEST(MaglevBuild, ExtremeWeightRatios) {
   for (uint32_t m : {7u, 101u, 65537u}) {
     const auto ring = build_ok(backends, m);
     EXPECT_EQ(std::count(ring.begin(), ring.end(), kEmptySlot), 0) << "M=" << m;
-    expect_quotas(backends, m, ring);
+    expect_bands(backends, m, ring);
   }
 }
 
@@ -398,22 +472,26 @@ TEST(MaglevDisruption, AddOneTo100) {
   EXPECT_GE(ratio, 1.0);
 }
 
-// With ~100 slots per backend a change travels through several backends before a spare seat
-// absorbs it: measured 4.1-4.6 for these removals and ~3 for additions (Maglev turns: 6.7 and
-// 6.5). The goal of 1.6 is NOT met here (see maglev.h); these bounds are regression
-// guards at the measured level, not the goal.
+// ~100 slots per backend: a change moves 0.1 slot onto each other backend, the band is open
+// (maglev.h); measured 1.26 for removals (tight quotas: 4.5) and 1.33 for additions.
 TEST(MaglevDisruption, RemoveOneOf1000AutoRing) {
   const auto backends = make_backends(1000);
   auto rs = choose_ring_size(backends.size(), std::nullopt);
   ASSERT_TRUE(rs.ok());
   const auto before = build_ok(backends, rs->size);
-  for (size_t victim : {0, 500, 999}) {
+  double sum = 0;
+  const std::vector<size_t> victims{0, 123, 500, 777, 999};
+  for (size_t victim : victims) {
     auto fewer = backends;
     fewer.erase(fewer.begin() + static_cast<long>(victim));
     const auto after = build_ok(fewer, rs->size);
     const uint32_t lost = slots_of(before, static_cast<uint32_t>(victim));
-    EXPECT_LE(static_cast<double>(changed_slots(before, after)) / lost, 5.0) << "victim " << victim;
+    const double ratio = static_cast<double>(changed_slots(before, after)) / lost;
+    EXPECT_LE(ratio, 1.6) << "victim " << victim;
+    EXPECT_GE(ratio, 1.0) << "victim " << victim;
+    sum += ratio;
   }
+  EXPECT_LE(sum / victims.size(), 1.6);
 }
 
 TEST(MaglevDisruption, AddOneTo1000KeepsTheRingSize) {
@@ -422,10 +500,13 @@ TEST(MaglevDisruption, AddOneTo1000KeepsTheRingSize) {
   auto rs = choose_ring_size(backends.size(), std::nullopt);
   ASSERT_TRUE(rs.ok());
   const auto before = build_ok(backends, rs->size);
-  backends.push_back(Backend{.id = "198.18.4.1", .weight = 1, .index = 1000});
-  const auto after = build_ok(backends, rs->size);
-  const uint32_t gained = slots_of(after, 1000);
-  EXPECT_LE(static_cast<double>(changed_slots(before, after)) / gained, 3.5);
+  for (const char* id : {"198.18.4.1", "198.18.4.2", "2001:db8:4::1"}) {
+    auto more = backends;
+    more.push_back(Backend{.id = id, .weight = 1, .index = 1000});
+    const auto after = build_ok(more, rs->size);
+    const uint32_t gained = slots_of(after, 1000);
+    EXPECT_LE(static_cast<double>(changed_slots(before, after)) / gained, 1.6) << id;
+  }
 }
 
 TEST(MaglevDisruption, WeightChangeMovesLittle) {
@@ -437,7 +518,7 @@ TEST(MaglevDisruption, WeightChangeMovesLittle) {
   const uint32_t gained = slots_of(after, 42) - slots_of(before, 42);
   EXPECT_LE(static_cast<double>(changed_slots(before, after)) / gained, 1.6);
 
-  // Among 1000 at the auto size: measured 3.2-3.7 (Maglev turns: 6.7); a regression guard.
+  // Among 1000 at the auto size: measured 1.30 (tight quotas: 3.2, Maglev turns: 6.7).
   auto many = make_backends(1000);
   auto rs = choose_ring_size(many.size(), std::nullopt);
   ASSERT_TRUE(rs.ok());
@@ -445,7 +526,7 @@ TEST(MaglevDisruption, WeightChangeMovesLittle) {
   many[500].weight = 2;
   const auto heavier = build_ok(many, rs->size);
   const uint32_t extra = slots_of(heavier, 500) - slots_of(ring, 500);
-  EXPECT_LE(static_cast<double>(changed_slots(ring, heavier)) / extra, 4.0);
+  EXPECT_LE(static_cast<double>(changed_slots(ring, heavier)) / extra, 1.6);
 }
 
 // ---- Errors -----------------------------------------------------------------------------

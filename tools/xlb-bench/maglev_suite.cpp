@@ -2,7 +2,10 @@
 // xlb-bench suite "maglev": how fair, how stable and how fast the ring builder is.
 //
 //   balance_max_over_mean  largest backend share / mean share, equal weights (1.0 is perfect);
-//                          the smallest share / mean is recorded next to it as "min_over_mean"
+//                          the smallest share / mean is recorded next to it as "min_over_mean",
+//                          and "gain_per_change" = M / N^2, the slots a one-backend change moves
+//                          onto each other backend: below 4 the builder opens a band around each
+//                          share (maglev.h), so N=1000 / auto M is reported without a target
 //   disruption_ratio       slots that changed / slots of the removed (or added) backend, mean
 //                          over several choices of that backend, worst in "worst" (1.0 is perfect).
 //                          weight_double_*: one backend's weight goes from 1 to 2, and the ratio
@@ -87,20 +90,22 @@ bool make_setup(const std::string& name, size_t n, std::optional<uint32_t> reque
 }
 
 void emit_balance(const Options& opts, const Setup& s) {
-  const auto counts = slot_counts(s.ring, s.backends.size());
-  const double mean = static_cast<double>(s.ring_size) / s.backends.size();
+  const size_t n = s.backends.size();
+  const auto counts = slot_counts(s.ring, n);
+  const double mean = static_cast<double>(s.ring_size) / n;
   const double max = *std::max_element(counts.begin(), counts.end());
   const double min = *std::min_element(counts.begin(), counts.end());
-  // Whole slots bound what any builder can reach: ceil(M/N) / (M/N). For N=1000, M=100003
-  // that is 1.00997, so that case is held to 1 %, the 100-slots-per-backend rule's promise.
-  const double best = std::ceil(mean) / mean;
-  const double target = best > kBalanceTarget ? 1.01 : kBalanceTarget;
-  emit(opts, kSuite, s.name, "balance_max_over_mean", max / mean, "ratio",
-       {{"target", target},
-        {"best_possible", best},
-        {"min_over_mean", min / mean},
-        {"ring_size", s.ring_size},
-        {"backends", s.backends.size()}});
+  const double gain = mean / n;
+  nlohmann::json extra{// Whole slots bound what any builder can reach: ceil(M/N) / (M/N).
+                       {"best_possible", std::ceil(mean) / mean},
+                       {"min_over_mean", min / mean},
+                       {"gain_per_change", gain},
+                       {"ring_size", s.ring_size},
+                       {"backends", n}};
+  // The goal of 1.002 is for N=100, M=65537 (gain 6.6, tight quotas). Where the gain is below 4
+  // the builder trades balance for stability by design, and issue 3 only asks for the number.
+  if (gain >= 4) extra["target"] = kBalanceTarget;
+  emit(opts, kSuite, s.name, "balance_max_over_mean", max / mean, "ratio", std::move(extra));
 }
 
 // What a disruption case does to the reference backends, one backend at a time.

@@ -2,6 +2,7 @@
 // Weighted Maglev population (algorithm described in maglev.h).
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -17,9 +18,56 @@ struct Racer {
   uint32_t next;   // slot of its next probe: offset + probes * skip (mod ring size)
   uint32_t skip;   // permutation step
   uint32_t count;  // slots owned so far
-  uint32_t quota;  // floor(ring_size * weight / total weight)
+  uint32_t floor;  // its band (see band()): slots it may take without a seat...
+  uint32_t cap;    // ...and slots it may own at most
   uint32_t rank;   // position in the id-sorted input
 };
+
+using u128 = unsigned __int128;
+
+// floor(sqrt(x)), exactly: the double square root is only a first guess, corrected in integers.
+uint64_t isqrt(u128 x) {
+  auto r = static_cast<uint64_t>(std::sqrt(static_cast<double>(x)));
+  while (r > 0 && u128{r} * r > x) --r;
+  while (u128{r + 1} * (r + 1) <= x) ++r;
+  return r;
+}
+
+// Seeds the dither of the band bounds, independent of the permutation hashes.
+constexpr uint64_t kDitherDomain = 0x6469746865720000ULL;  // "dither"
+
+struct Band {
+  uint32_t floor;
+  uint32_t cap;
+};
+
+// The band [floor, cap] of a backend of the given share: maglev.h explains the rule. Computed in
+// 32.32 fixed point with integers only, so every host gets the same bounds: share
+// q = ring_size * weight / total_weight, gain g = q / weighted (the slots one change of an average
+// backend moves onto this one), slack h = sqrt(q) * (1 - sqrt(g) / 2) when g < 4, else 0, dither
+// u in [0, 1) from the id; floor = min(floor(q), floor(q - 2h + u)), cap = max(floor(q) + 1,
+// floor(q + h + u)).
+Band band(uint64_t ring_size, uint64_t weight, uint64_t total_weight, uint64_t weighted,
+          uint64_t dither) {
+  constexpr int kFrac = 32;
+  constexpr uint64_t kOne = uint64_t{1} << kFrac;
+  // ring_size * weight < 2^52: the share (below 2^20 slots) is exact to 2^-32, rounded down, and
+  // its whole part is exactly floor(q).
+  const auto share = static_cast<uint64_t>((u128{ring_size} * weight << kFrac) / total_weight);
+  const uint64_t root_share = isqrt(u128{share} << kFrac);              // sqrt(q) in 32.32
+  const uint64_t root_gain = isqrt((u128{share} << kFrac) / weighted);  // sqrt(g) in 32.32
+  // h = sqrt(q) * (2 - sqrt(g)) / 2: < 2^43 * 2^33 before the shift.
+  const uint64_t slack =
+      root_gain >= 2 * kOne
+          ? 0
+          : static_cast<uint64_t>((u128{root_share} * (2 * kOne - root_gain)) >> (kFrac + 1));
+  const uint64_t u = dither >> kFrac;
+  const uint64_t whole = share >> kFrac;
+  const uint64_t low = share + u >= 2 * slack ? (share + u - 2 * slack) >> kFrac : 0;
+  const uint64_t high = (share + slack + u) >> kFrac;
+  return Band{.floor = static_cast<uint32_t>(std::min(whole, low)),
+              .cap = static_cast<uint32_t>(std::max(whole + 1, high))};
+}
 
 // The backends of one weight probe in lockstep: step k (k = 1, 2, ...) of the group, in which
 // each member probes once, in id order, happens at virtual time k / weight.
@@ -119,26 +167,31 @@ std::vector<uint32_t> populate(std::span<const Backend* const> sorted, uint32_t 
   for (const Backend* b : sorted) total_weight += b->weight;
   if (total_weight == 0) return owners;
 
+  uint64_t weighted = 0;
+  for (const Backend* b : sorted) weighted += b->weight > 0;
+
   std::vector<Racer> racers;
-  racers.reserve(sorted.size());
-  uint64_t quotas = 0;
+  racers.reserve(weighted);
+  uint64_t floors = 0;
   for (size_t rank = 0; rank < sorted.size(); ++rank) {
     const Backend& b = *sorted[rank];
     if (b.weight == 0) continue;
     const Permutation p = permutation(b.id, ring_size, seed);
-    // ring_size * weight < 2^52: exact, and the same on every host.
-    const auto quota = static_cast<uint32_t>(uint64_t{ring_size} * b.weight / total_weight);
-    quotas += quota;
+    const Band bounds =
+        band(ring_size, b.weight, total_weight, weighted, hash64(b.id, kDitherDomain ^ seed));
+    floors += bounds.floor;
     racers.push_back(Racer{.next = p.offset,
                            .skip = p.skip,
                            .count = 0,
-                           .quota = quota,
+                           .floor = bounds.floor,
+                           .cap = bounds.cap,
                            .rank = static_cast<uint32_t>(rank)});
   }
-  // Each quota rounds down by less than one slot, so fewer seats than weighted backends remain.
-  uint64_t spare = ring_size - quotas;
-  const auto probing = [&spare](const Racer& r) {
-    return r.count < r.quota || (r.count == r.quota && spare > 0);
+  // Each floor is at most floor(share), so the floors leave seats over; each cap exceeds the
+  // share, so the caps add up to more than the ring.
+  uint64_t seats = ring_size - floors;
+  const auto probing = [&seats](const Racer& r) {
+    return r.count < r.floor || (r.count < r.cap && seats > 0);
   };
 
   // Groups of equal weight: racers ordered by weight, then id (a stable sort of the id order).
@@ -160,10 +213,10 @@ std::vector<uint32_t> populate(std::span<const Backend* const> sorted, uint32_t 
   std::vector<uint32_t> live(groups.size());
   for (uint32_t g = 0; g < live.size(); ++g) live[g] = g;
 
-  // A probe takes its slot if the slot is free and the backend is below its quota, or exactly at
-  // it while a spare seat is left. Every free slot is reachable by some backend still probing
-  // (the quotas and seats add up to ring_size, and each permutation visits every slot), so the
-  // loop ends with the ring full, after at most ring_size probes per backend.
+  // A probe takes its slot if the slot is free and the backend is below its floor, or below its
+  // cap while a seat is left. Every free slot is reachable by some backend still probing (the
+  // floors and seats add up to ring_size, the caps to more, and each permutation visits every
+  // slot), so the loop ends with the ring full, after at most ring_size probes per backend.
   //
   // Steps are taken in batches: all steps of the live groups in a window of ticks, sorted. The
   // window is sized for about as many steps as there are live groups (64 to 1024), so scanning
@@ -230,7 +283,7 @@ std::vector<uint32_t> populate(std::span<const Backend* const> sorted, uint32_t 
           if (owners[slot] == kNoOwner) {
             owners[slot] = r.rank;
             ++filled;
-            if (r.count++ == r.quota) --spare;
+            if (r.count++ >= r.floor) --seats;
           }
           r.next = slot + r.skip >= ring_size ? slot + r.skip - ring_size : slot + r.skip;
         }

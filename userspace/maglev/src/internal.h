@@ -23,7 +23,7 @@ Status check_ring_size(uint32_t ring_size);
 Result<std::vector<const Backend*>> sort_and_check(std::span<const Backend> backends,
                                                    uint32_t ring_size);
 
-// The population (the quota race of maglev.h): for each slot, the position in `sorted` of its
+// The population (the banded race of maglev.h): for each slot, the position in `sorted` of its
 // owner (kNoOwner only when no backend has a weight). `ring_size` and `sorted` must have passed
 // the checks above.
 std::vector<uint32_t> populate(std::span<const Backend* const> sorted, uint32_t ring_size,
