@@ -122,5 +122,31 @@ TEST_F(AttachTest, RestartedBalancerAdoptsPinnedMaps) {
   EXPECT_FALSE(other.ok());
 }
 
+// Both connection-table layouts survive a restart (sizes as the kernel rounds them included).
+TEST_F(AttachTest, BothTableLayoutsAreAdoptedAfterRestart) {
+  for (auto layout : {FlowTable::kSharedPerCpuLru, FlowTable::kPerCpuMaps}) {
+    test::PinDir pins;
+    xlb_flow_key key{};
+    key.src.words[0] = 0x010212c6;
+    key.dst.words[0] = 0x01c812c6;
+    key.sport = 4321;
+    key.dport = 80;
+    key.proto = 6;
+    key.family = XLB_FAMILY_V4;
+    {
+      auto first = Balancer::load({.flows_per_cpu = 1024, .flow_table = layout,
+                                   .pin_dir = pins.path()});
+      ASSERT_TRUE(first.ok()) << first.error().to_string();
+      ASSERT_TRUE((*first)->put_flow(key, {.backend_index = 9}).ok());
+    }
+    auto second = Balancer::load({.flows_per_cpu = 1024, .flow_table = layout,
+                                  .pin_dir = pins.path()});
+    ASSERT_TRUE(second.ok()) << second.error().to_string();
+    auto flow = (*second)->flow(key);
+    ASSERT_TRUE(flow.ok() && flow->has_value());
+    EXPECT_EQ((*flow)->backend_index, 9u);
+  }
+}
+
 }  // namespace
 }  // namespace xlb::dataplane

@@ -52,7 +52,7 @@ TEST(Config, FullExampleSetsEveryKey) {
   EXPECT_EQ(g.new_flows_per_second, 0u);
   EXPECT_TRUE(g.pass_fragments);
   EXPECT_TRUE(g.pass_ip_options);
-  EXPECT_EQ(g.flow_table, dataplane::FlowTable::kSharedPerCpuLru);
+  EXPECT_EQ(g.flow_table, dataplane::FlowTable::kPerCpuMaps);
   EXPECT_EQ(g.limits, (Limits{.max_vips = 1024, .max_backends = 8192, .flows_per_cpu = 2097152}));
   EXPECT_EQ(g.pin_root, "/sys/fs/bpf/xlb-test");
   EXPECT_EQ(g.api_socket, "/run/xlb/test.sock");
@@ -77,6 +77,23 @@ TEST(Config, FullExampleSetsEveryKey) {
   EXPECT_EQ(web.backends[0], (BackendSpec{ip("198.18.3.11"), 1, BackendState::kActive}));
   EXPECT_EQ(web.backends[1], (BackendSpec{ip("198.18.3.12"), 2, BackendState::kActive}));
   EXPECT_EQ(web.backends[2], (BackendSpec{ip("198.18.3.13"), 1, BackendState::kDraining}));
+  EXPECT_EQ(web.all_down, AllDownPolicy::kDrop);
+  const HealthCheckSpec& h = web.health;
+  EXPECT_EQ(h.type, CheckType::kHttp);
+  EXPECT_EQ(h.interval_ms, 1000u);
+  EXPECT_EQ(h.timeout_ms, 500u);
+  EXPECT_EQ(h.fastinter_ms, 200u);
+  EXPECT_EQ(h.downinter_ms, 5000u);
+  EXPECT_EQ(h.rise, 3u);
+  EXPECT_EQ(h.fall, 2u);
+  EXPECT_EQ(h.port, std::optional<uint16_t>(8080));
+  EXPECT_FALSE(h.address.has_value());
+  EXPECT_EQ(h.http_path, "/healthz?full=1");
+  EXPECT_EQ(h.http_host, "www.example.com");
+  EXPECT_EQ(h.http_status_min, 200);
+  EXPECT_EQ(h.http_status_max, 204);
+  EXPECT_EQ(h.http_body_contains, "status: ok");
+  EXPECT_EQ(h.slow_start_ms, 30000u);
 
   const VipSpec& dns = vips.at(vip_key("198.18.200.2/udp"));
   EXPECT_EQ(dns.key.port, 0);
@@ -92,6 +109,10 @@ TEST(Config, FullExampleSetsEveryKey) {
             uint32_t{XLB_VIP_NO_LRU | XLB_VIP_HASH_SRC_ONLY | XLB_VIP_GUE | XLB_VIP_NO_RATE_GUARD});
   ASSERT_EQ(dns.backends.size(), 1u);  // IPv4 VIP, IPv6 backend (4in6)
   EXPECT_EQ(dns.backends[0], (BackendSpec{ip("2001:db8:3::11"), 0, BackendState::kDisabled}));
+  EXPECT_EQ(dns.health.type, CheckType::kUdpDns);
+  EXPECT_EQ(dns.health.port, std::optional<uint16_t>(53));
+  EXPECT_EQ(dns.health.dns_query_name, "health.example.com.");
+  EXPECT_EQ(dns.all_down, AllDownPolicy::kKeepLastSet);
 
   const VipSpec& v6 = vips.at(vip_key("[2001:db8:200::1]:443/udp"));
   EXPECT_TRUE(v6.key.address.is_v6());
@@ -103,6 +124,12 @@ TEST(Config, FullExampleSetsEveryKey) {
   ASSERT_EQ(v6.backends.size(), 2u);
   EXPECT_EQ(v6.backends[0].address, ip("198.18.3.11"));
   EXPECT_EQ(v6.backends[1].address, ip("2001:db8:3::12"));
+  EXPECT_EQ(v6.health.type, CheckType::kExec);
+  EXPECT_EQ(v6.health.address, std::optional<IpAddress>(ip("2001:db8:3::99")));
+  EXPECT_EQ(v6.health.exec_command,
+            (std::vector<std::string>{"/usr/local/bin/check-db", "--quick", ""}));
+  EXPECT_EQ(v6.health.interval_ms, 2000u);  // defaults where the map says nothing
+  EXPECT_EQ(v6.health.timeout_ms, 1000u);
 
   EXPECT_TRUE(vips.at(vip_key("198.18.200.3:53/udp")).backends.empty());
 }
@@ -140,7 +167,7 @@ TEST(Config, MinimalExampleTakesEveryDefault) {
   EXPECT_EQ(g.new_flows_per_second, 125000u);
   EXPECT_FALSE(g.pass_fragments);
   EXPECT_FALSE(g.pass_ip_options);
-  EXPECT_EQ(g.flow_table, dataplane::FlowTable::kPerCpuMaps);
+  EXPECT_EQ(g.flow_table, dataplane::FlowTable::kSharedPerCpuLru);
   EXPECT_EQ(g.limits, (Limits{.max_vips = 512, .max_backends = 4096, .flows_per_cpu = 1u << 20}));
   EXPECT_EQ(g.pin_root, "/sys/fs/bpf/xlb");
   EXPECT_EQ(g.api_socket, "/run/xlb/xlbd.sock");
@@ -157,6 +184,53 @@ TEST(Config, MinimalExampleTakesEveryDefault) {
   EXPECT_EQ(vip.ring_size, std::nullopt);
   ASSERT_EQ(vip.backends.size(), 1u);
   EXPECT_EQ(vip.backends[0], (BackendSpec{ip("198.18.3.11"), 1, BackendState::kActive}));
+  // No health map: no checks, and the documented defaults for when a type is set.
+  EXPECT_EQ(vip.health, HealthCheckSpec{});
+  EXPECT_EQ(vip.health.type, CheckType::kNone);
+  EXPECT_EQ(vip.health.interval_ms, 2000u);
+  EXPECT_EQ(vip.health.timeout_ms, 1000u);
+  EXPECT_EQ(vip.health.rise, 2u);
+  EXPECT_EQ(vip.health.fall, 3u);
+  EXPECT_EQ(vip.health.http_path, "/");
+  EXPECT_EQ(vip.health.http_status_min, 200);
+  EXPECT_EQ(vip.health.http_status_max, 399);
+  EXPECT_EQ(vip.health.slow_start_ms, 0u);
+  EXPECT_EQ(vip.all_down, AllDownPolicy::kKeepLastSet);
+}
+
+TEST(Config, HealthChecksOfEveryType) {
+  const std::string head = "interface: eth0\nvips:\n  - vip: 198.18.200.1:443/tcp\n";
+  // https is supported (OpenSSL), a single status is a range of one.
+  auto https = parse_config(head + "    health: {type: https, http_status: \"200\"}\n", "x");
+  ASSERT_TRUE(https.ok()) << https.error().message;
+  const auto& h = https->state.vips.begin()->second.health;
+  EXPECT_EQ(h.type, CheckType::kHttps);
+  EXPECT_EQ(h.http_status_min, 200);
+  EXPECT_EQ(h.http_status_max, 200);
+  // The health map may come before the VIP's address: the port check still sees the VIP.
+  auto order = parse_config(
+      "interface: eth0\nvips:\n  - health: {type: tcp}\n    vip: 198.18.200.2/tcp\n", "x");
+  ASSERT_FALSE(order.ok());
+  EXPECT_NE(order.error().message.find("port-less VIP 198.18.200.2/tcp needs a port"),
+            std::string::npos)
+      << order.error().message;
+  // An exec check needs no port, even for a port-less VIP; the root is the default DNS name.
+  auto exec = parse_config(
+      "interface: eth0\nvips:\n  - vip: 198.18.200.2/udp\n    health: {type: exec, "
+      "exec_command: [check]}\n  - vip: 198.18.200.3:53/udp\n    health: {type: udp-dns, "
+      "dns_query_name: .}\n",
+      "x");
+  ASSERT_TRUE(exec.ok()) << exec.error().message;
+  // Type none switches checks off and keeps the other settings for later.
+  auto none = parse_config(head + "    health: {type: none, http_path: /x, interval: 5s}\n", "x");
+  ASSERT_TRUE(none.ok()) << none.error().message;
+  EXPECT_EQ(none->state.vips.begin()->second.health.http_path, "/x");
+  // Bad check targets are refused like backends.
+  auto multicast = parse_config(head + "    health: {type: tcp, address: 224.0.0.1}\n", "x");
+  ASSERT_FALSE(multicast.ok());
+  EXPECT_NE(multicast.error().message.find("vips[0].health.address: 224.0.0.1 is a multicast"),
+            std::string::npos)
+      << multicast.error().message;
 }
 
 TEST(Config, DocumentedExampleIsValid) {
@@ -292,6 +366,29 @@ const BadFile kBadFiles[] = {
     {"yaml_syntax_tab", 4, "YAML syntax error"},
     {"two_documents", 4, "a second YAML document"},
     {"empty_file", 1, "no configuration in the file"},
+    {"health_unknown_key", 8, "vips[0].health.intreval: unknown key (did you mean 'interval'?"},
+    {"health_missing_type", 6, "vips[0].health: missing required key 'type'"},
+    {"health_bad_type", 6, "want none, tcp, http, https, udp-dns or exec"},
+    {"health_timeout_not_below_interval", 8,
+     "vips[0].health.timeout: the timeout (1s) must be below the interval (1s)"},
+    {"health_default_timeout_above_interval", 7,
+     "vips[0].health.interval: the timeout (1s, the default) must be below the interval (500ms)"},
+    {"health_interval_too_short", 7, "5ms is out of range 10ms..1h"},
+    {"health_rise_zero", 7, "vips[0].health.rise: 0 is out of range 1..100"},
+    {"health_portless_needs_port", 7,
+     "a tcp check of the port-less VIP 198.18.200.2/tcp needs a port (add health.port"},
+    {"health_exec_without_command", 6, "an exec check needs exec_command"},
+    {"health_exec_command_not_a_list", 7,
+     "expected the program and its arguments as a list, got '/usr/local/bin/check --quick'"},
+    {"health_key_of_another_type", 7,
+     "vips[0].health.http_path: applies to http and https checks only, and this check is tcp"},
+    {"health_bad_status_range", 7, "'399-200' is not a status or a range of statuses"},
+    {"health_path_without_slash", 7, "'healthz' must start with '/'"},
+    {"health_path_with_space", 7, "holds a space or a control character"},
+    {"health_bad_dns_name", 7, "'health..example.com' is not a DNS name"},
+    {"health_port_zero", 7, "vips[0].health.port: 0 is out of range 1..65535"},
+    {"health_not_a_map", 5, "vips[0].health: expected a map, got 'tcp'"},
+    {"all_down_bad", 5, "want keep-last-set or drop"},
 };
 
 // The line a bad file marks with "# <-": the table above and the file must agree.

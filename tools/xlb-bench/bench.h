@@ -37,5 +37,7 @@ int run_xdp_suite(const Options& opts);
 int run_maglev_suite(const Options& opts);
 // The map-push half of suite "maglev" (needs root: a real BPF map).
 int run_ring_push(const Options& opts);
+int run_health_suite(const Options& opts);
+int run_discovery_suite(const Options& opts);
 
 }  // namespace xlb::bench

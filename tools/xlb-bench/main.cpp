@@ -17,17 +17,19 @@ DEFINE_int32(runs, 3, "repetitions per measurement; the median is reported");
 int main(int argc, char** argv) {
   gflags::SetUsageMessage(
       "xlb-bench SUITE [--json] [--scale X] [--runs N]\n"
-      "suites: xdp, maglev, all");
+      "suites: xdp, maglev, health, discovery, all");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   const std::map<std::string, std::function<int(const xlb::bench::Options&)>> suites = {
       {"xdp", xlb::bench::run_xdp_suite},
+      {"health", xlb::bench::run_health_suite},
+      {"discovery", xlb::bench::run_discovery_suite},
       {"maglev",
        [](const xlb::bench::Options& o) {
          return xlb::bench::run_maglev_suite(o) | xlb::bench::run_ring_push(o);
        }},
   };
   if (argc != 2) {
-    std::fprintf(stderr, "usage: xlb-bench SUITE [--json]; suites: xdp, maglev, all\n");
+    std::fprintf(stderr, "usage: xlb-bench SUITE [--json]; suites: xdp, maglev, health, discovery, all\n");
     return 2;
   }
   if (FLAGS_runs < 1 || FLAGS_scale <= 0) {
@@ -43,7 +45,7 @@ int main(int argc, char** argv) {
   }
   auto it = suites.find(which);
   if (it == suites.end()) {
-    std::fprintf(stderr, "xlb-bench: unknown suite '%s' (xdp, maglev, all)\n", which.c_str());
+    std::fprintf(stderr, "xlb-bench: unknown suite '%s' (xdp, maglev, health, discovery, all)\n", which.c_str());
     return 2;
   }
   return it->second(opts);

@@ -339,9 +339,10 @@ int run_xdp_suite(const Options& opts) {
   if (!stats) return fail(stats.error().to_string());
   auto helpers = dataplane::HelperPrograms::load();
   if (!helpers) return fail(helpers.error().to_string());
-  int rc = run_cases(opts, dataplane::FlowTable::kPerCpuMaps, "", (*helpers)->floor_tx_fd());
+  int rc =
+      run_cases(opts, dataplane::FlowTable::kSharedPerCpuLru, "", (*helpers)->floor_tx_fd());
   // The other layout, for comparison (docs/performance.md).
-  rc |= run_cases(opts, dataplane::FlowTable::kSharedPerCpuLru, "_shared_lru",
+  rc |= run_cases(opts, dataplane::FlowTable::kPerCpuMaps, "_per_cpu_maps",
                   (*helpers)->floor_tx_fd());
   return rc;
 }

@@ -33,7 +33,12 @@ constexpr const char* kPinnedMaps[] = {
 // more than configured gives a power-of-two table twice as many buckets as entries (load <= 0.5
 // when full): shorter chains, fewer cache misses per insert into a full table (measured in
 // docs/performance.md).
-uint32_t table_entries(uint64_t flows) { return static_cast<uint32_t>(flows + 1); }
+// A shared table (BPF_F_NO_COMMON_LRU) is rounded up by the kernel to a multiple of the CPU
+// count; asking for exactly that keeps a pinned table reusable on restart (libbpf compares the
+// sizes).
+uint32_t table_entries(uint64_t flows, uint32_t multiple_of = 1) {
+  return static_cast<uint32_t>((flows + 1 + multiple_of - 1) / multiple_of * multiple_of);
+}
 
 struct FlowFamily {
   const char* outer;  // per-CPU outer map name
@@ -104,8 +109,8 @@ Result<std::unique_ptr<Balancer>> Balancer::load(const BalancerOptions& opts) {
       {skel->maps.vip_stats, opts.max_vips},
       {skel->maps.backends, opts.max_backends},
       {skel->maps.backend_stats, opts.max_backends},
-      {skel->maps.flows_v4, per_cpu_maps ? cpus : table_entries(flows)},
-      {skel->maps.flows_v6, per_cpu_maps ? cpus : table_entries(flows)},
+      {skel->maps.flows_v4, per_cpu_maps ? cpus : table_entries(flows, cpus)},
+      {skel->maps.flows_v6, per_cpu_maps ? cpus : table_entries(flows, cpus)},
       {skel->maps.flows_v4_per_cpu, cpus},
       {skel->maps.flows_v6_per_cpu, cpus},
   };

@@ -38,6 +38,21 @@ namespace {
 
 namespace cb = config_bounds;
 
+// Health-check bounds (xlb::health enforces the same numbers for specs from the API; the state
+// module cannot include it, health depends on state).
+namespace health_bounds {
+// Below 10 ms a check is barely done before the next one: the backend sees a flood, and a
+// network hiccup of a few ms takes it out.
+inline constexpr uint64_t kMinCheckIntervalMs = 10;
+inline constexpr uint64_t kMaxCheckMs = 3600 * 1000;
+inline constexpr uint64_t kMaxRiseFall = 100;
+inline constexpr size_t kMaxHttpPathLength = 1024;
+inline constexpr size_t kMaxHttpHostLength = 255;
+// A check reads at most 64 KiB of a response; the string must be well within it.
+inline constexpr size_t kMaxBodyNeedleLength = 1024;
+}  // namespace health_bounds
+namespace hb = health_bounds;
+
 // A value being parsed: its path in the schema and where the file wrote it.
 struct Field {
   std::string path;  // "vips[0].backends[1].weight"; empty for the document itself
@@ -169,6 +184,8 @@ class ConfigParser {
   Status parse_vips(const Field& f);
   Status parse_vip(const Field& f);
   Result<std::vector<BackendSpec>> parse_backends(const Field& f);
+  Status parse_health(const Field& f, HealthCheckSpec& h);
+  Status check_health(const Field& f, const VipKey& key, const HealthCheckSpec& h);
   Status check_whole_file();
 
   // Typed readers: each returns the value or an error located at the field.
@@ -196,6 +213,9 @@ class ConfigParser {
   std::vector<BackendSite> backend_sites_;                     // every backend, in file order
   std::map<VipKey, int> vip_lines_;                            // first line of each VIP
   std::map<std::string, int> name_lines_;                      // first line of each VIP name
+  // Where the keys of the VIP being parsed were written in its health map ("timeout" -> mark),
+  // for the checks that need the whole map and the VIP's port.
+  std::map<std::string, YAML::Mark, std::less<>> health_marks_;
 };
 
 Error ConfigParser::fail(const YAML::Mark& mark, const std::string& path,
@@ -650,6 +670,8 @@ Status ConfigParser::parse_vips(const Field& f) {
 
 Status ConfigParser::parse_vip(const Field& f) {
   VipSpec vip;
+  std::optional<Field> health_field;
+  health_marks_.clear();
   XLB_TRY(walk_map(
       f,
       {
@@ -688,14 +710,306 @@ Status ConfigParser::parse_vip(const Field& f) {
           {"no_rate_guard", [&](const Field& v) { return assign(vip.no_rate_guard, boolean(v)); }},
           {"ring_size", [&](const Field& v) { return assign(vip.ring_size, ring_size(v)); }},
           {"backends", [&](const Field& v) { return assign(vip.backends, parse_backends(v)); }},
+          {"health",
+           [&](const Field& v) {
+             health_field = v;
+             return parse_health(v, vip.health);
+           }},
+          {"all_down",
+           [&](const Field& v) { return assign(vip.all_down, choice(v, parse_all_down_policy)); }},
       },
       "e.g. - vip: 198.18.200.1:80/tcp"));
+  // Needs the VIP's port, which may be written after the health map.
+  if (health_field) XLB_TRY(check_health(*health_field, vip.key, vip.health));
   // Rings are built over backends sorted by address (VipSpec's invariant), whatever the file's
   // order, so every host derives the same ring from the same set.
   std::sort(vip.backends.begin(), vip.backends.end(),
             [](const BackendSpec& a, const BackendSpec& b) { return a.address < b.address; });
   vip_sites_.emplace_back(f.path, f.mark());
   config_.state.vips.emplace(vip.key, std::move(vip));
+  return ok_status();
+}
+
+// ---- Health checks (docs/health.md) -------------------------------------------------------
+
+Status ConfigParser::parse_health(const Field& f, HealthCheckSpec& h) {
+  // Records where each key's value was written, then reads it.
+  auto at = [&](const Field& v, auto read) -> Status {
+    const auto dot = v.path.rfind('.');
+    health_marks_[v.path.substr(dot + 1)] = v.mark();
+    return read(v);
+  };
+  auto text = [&](const Field& v, std::string& out, size_t max_length,
+                  std::string_view what) -> Status {
+    auto t = scalar(v, what);
+    if (!t) return t.error();
+    if (t->empty() || t->size() > max_length) {
+      return fail(v.mark(), v.path,
+                  "expected " + std::string(what) + " of 1.." + std::to_string(max_length) +
+                      " bytes, got " + std::to_string(t->size()));
+    }
+    // Request lines and headers end at control characters; a space would split the request
+    // line. None of them belongs in a path or a host name.
+    for (char c : *t) {
+      auto u = static_cast<unsigned char>(c);
+      if (u <= 0x20 || u == 0x7f) {
+        return fail(v.mark(), v.path,
+                    "'" + *t + "' holds a space or a control character (not allowed here)");
+      }
+    }
+    out = *t;
+    return ok_status();
+  };
+  const std::string check_range = "checks need at least 10ms between them, and 1h is the most";
+  return walk_map(
+      f,
+      {
+          {"type",
+           [&](const Field& v) {
+             return at(v,
+                       [&](const Field& x) { return assign(h.type, choice(x, parse_check_type)); });
+           },
+           true},
+          {"interval",
+           [&](const Field& v) {
+             return at(v, [&](const Field& x) {
+               return assign(h.interval_ms,
+                             duration_ms(x, hb::kMinCheckIntervalMs, hb::kMaxCheckMs, check_range));
+             });
+           }},
+          {"timeout",
+           [&](const Field& v) {
+             return at(v, [&](const Field& x) {
+               return assign(h.timeout_ms,
+                             duration_ms(x, 1, hb::kMaxCheckMs, "below the interval, above 0"));
+             });
+           }},
+          {"fastinter",
+           [&](const Field& v) {
+             return at(v, [&](const Field& x) {
+               return assign(h.fastinter_ms,
+                             duration_ms(x, hb::kMinCheckIntervalMs, hb::kMaxCheckMs, check_range));
+             });
+           }},
+          {"downinter",
+           [&](const Field& v) {
+             return at(v, [&](const Field& x) {
+               return assign(h.downinter_ms,
+                             duration_ms(x, hb::kMinCheckIntervalMs, hb::kMaxCheckMs, check_range));
+             });
+           }},
+          {"rise",
+           [&](const Field& v) {
+             return at(v, [&](const Field& x) {
+               return assign(h.rise, integer(x, 1, hb::kMaxRiseFall,
+                                             "good checks in a row that bring a backend back"));
+             });
+           }},
+          {"fall",
+           [&](const Field& v) {
+             return at(v, [&](const Field& x) {
+               return assign(h.fall, integer(x, 1, hb::kMaxRiseFall,
+                                             "failed checks in a row that take a backend out"));
+             });
+           }},
+          {"port",
+           [&](const Field& v) {
+             return at(v, [&](const Field& x) {
+               return assign(h.port, integer(x, 1, 65535, "the port checks go to"));
+             });
+           }},
+          {"address",
+           [&](const Field& v) {
+             return at(v, [&](const Field& x) -> Status {
+               auto t = scalar(x, "an IP address");
+               if (!t) return t.error();
+               auto a = IpAddress::parse(*t);
+               if (!a) {
+                 return fail(x.mark(), x.path,
+                             a.error().message + " (write a bare address, e.g. 198.18.3.11)");
+               }
+               if (auto why = unusable_address(*a, "a check target")) {
+                 return fail(x.mark(), x.path, *why);
+               }
+               h.address = *a;
+               return ok_status();
+             });
+           }},
+          {"http_path",
+           [&](const Field& v) {
+             return at(v, [&](const Field& x) -> Status {
+               XLB_TRY(text(x, h.http_path, hb::kMaxHttpPathLength, "a path such as /healthz"));
+               if (h.http_path.front() != '/') {
+                 return fail(x.mark(), x.path,
+                             "'" + h.http_path + "' must start with '/' (e.g. /healthz)");
+               }
+               return ok_status();
+             });
+           }},
+          {"http_host",
+           [&](const Field& v) {
+             return at(v, [&](const Field& x) {
+               return text(x, h.http_host, hb::kMaxHttpHostLength, "a host name");
+             });
+           }},
+          {"http_status",
+           [&](const Field& v) {
+             return at(v, [&](const Field& x) -> Status {
+               auto t = scalar(x, "a status or a range such as 200-399");
+               if (!t) return t.error();
+               std::string_view s = *t;
+               auto dash = s.find('-');
+               std::string_view lo = s.substr(0, dash);
+               std::string_view hi = dash == std::string_view::npos ? lo : s.substr(dash + 1);
+               uint16_t min = 0, max = 0;
+               auto number = [](std::string_view d, uint16_t& out) {
+                 return d.size() == 3 && is_digits(d) &&
+                        std::from_chars(d.data(), d.data() + 3, out).ec == std::errc();
+               };
+               if (!number(lo, min) || !number(hi, max) || min < 100 || max > 599 || min > max) {
+                 return fail(x.mark(), x.path,
+                             "'" + *t +
+                                 "' is not a status or a range of statuses within 100-599 (e.g. "
+                                 "200, or 200-399)");
+               }
+               h.http_status_min = min;
+               h.http_status_max = max;
+               return ok_status();
+             });
+           }},
+          {"http_body_contains",
+           [&](const Field& v) {
+             return at(v, [&](const Field& x) -> Status {
+               auto t = scalar(x, "a string");
+               if (!t) return t.error();
+               if (t->empty() || t->size() > hb::kMaxBodyNeedleLength) {
+                 return fail(x.mark(), x.path,
+                             "expected 1.." + std::to_string(hb::kMaxBodyNeedleLength) +
+                                 " bytes (the string the response body must hold)");
+               }
+               h.http_body_contains = *t;
+               return ok_status();
+             });
+           }},
+          {"dns_query_name",
+           [&](const Field& v) {
+             return at(v, [&](const Field& x) -> Status {
+               auto t = scalar(x, "a DNS name");
+               if (!t) return t.error();
+               // Length-prefixed labels of 1..63 bytes, 255 bytes in all (RFC 1035).
+               std::string_view name = *t;
+               bool ok = true;
+               if (name != ".") {
+                 if (!name.empty() && name.back() == '.') name.remove_suffix(1);
+                 ok = name.size() <= 253;
+                 size_t start = 0;
+                 while (ok && start <= name.size()) {
+                   size_t dot = name.find('.', start);
+                   size_t end = dot == std::string_view::npos ? name.size() : dot;
+                   ok = end > start && end - start <= 63;
+                   if (dot == std::string_view::npos) break;
+                   start = dot + 1;
+                 }
+               }
+               if (!ok) {
+                 return fail(x.mark(), x.path,
+                             "'" + *t +
+                                 "' is not a DNS name (labels of 1..63 bytes separated by dots, "
+                                 "e.g. health.example.com; \".\" is the root)");
+               }
+               h.dns_query_name = *t;
+               return ok_status();
+             });
+           }},
+          {"exec_command",
+           [&](const Field& v) {
+             return at(v, [&](const Field& x) -> Status {
+               const std::string example = " (e.g. [/usr/local/bin/check-db, --quick])";
+               if (!x.value.IsSequence() || x.value.size() == 0) {
+                 return fail(x.mark(), x.path,
+                             "expected the program and its arguments as a list, got " +
+                                 describe(x.value) + example);
+               }
+               h.exec_command.clear();
+               size_t i = 0;
+               for (const auto& node : x.value) {
+                 auto arg =
+                     scalar(Field{item(x.path, i), YAML::Mark::null_mark(), node}, "a string");
+                 if (!arg) return arg.error();
+                 if (i == 0 && arg->empty()) {
+                   return fail(node.Mark(), item(x.path, 0), "the program name is empty" + example);
+                 }
+                 h.exec_command.push_back(*arg);
+                 i++;
+               }
+               return ok_status();
+             });
+           }},
+          {"slow_start",
+           [&](const Field& v) {
+             return at(v, [&](const Field& x) {
+               return assign(h.slow_start_ms,
+                             duration_ms(x, 0, hb::kMaxCheckMs,
+                                         "0s turns it off; a ramp over an hour would leave a "
+                                         "backend under-used for that long"));
+             });
+           }},
+      },
+      "e.g. health: {type: tcp, interval: 2s, timeout: 1s}");
+}
+
+Status ConfigParser::check_health(const Field& f, const VipKey& key, const HealthCheckSpec& h) {
+  auto mark_of = [&](std::string_view name) {
+    auto it = health_marks_.find(name);
+    return it == health_marks_.end() ? f.mark() : it->second;
+  };
+  auto path_of = [&](std::string_view name) { return join(f.path, name); };
+  const std::string type(to_string(h.type));
+  // Keys that only one kind of check reads: given with another, the type is most likely wrong.
+  // With type none (checks off) every key may stay, for when a type is set again.
+  struct Only {
+    std::string_view key;
+    std::initializer_list<CheckType> types;
+    std::string_view which;
+  };
+  const Only only[] = {
+      {"http_path", {CheckType::kHttp, CheckType::kHttps}, "http and https checks"},
+      {"http_host", {CheckType::kHttp, CheckType::kHttps}, "http and https checks"},
+      {"http_status", {CheckType::kHttp, CheckType::kHttps}, "http and https checks"},
+      {"http_body_contains", {CheckType::kHttp, CheckType::kHttps}, "http and https checks"},
+      {"dns_query_name", {CheckType::kUdpDns}, "udp-dns checks"},
+      {"exec_command", {CheckType::kExec}, "exec checks"},
+  };
+  if (h.type == CheckType::kNone) return ok_status();
+  for (const auto& o : only) {
+    if (!health_marks_.contains(o.key)) continue;
+    if (std::find(o.types.begin(), o.types.end(), h.type) != o.types.end()) continue;
+    return fail(mark_of(o.key), path_of(o.key),
+                "applies to " + std::string(o.which) + " only, and this check is " + type +
+                    " (fix the type or remove the key)");
+  }
+  if (h.timeout_ms >= h.interval_ms) {
+    const bool timeout_written = health_marks_.contains("timeout");
+    return fail(mark_of(timeout_written ? "timeout" : "interval"),
+                path_of(timeout_written ? "timeout" : "interval"),
+                "the timeout (" + format_ms(h.timeout_ms) +
+                    (timeout_written ? "" : ", the default") + ") must be below the interval (" +
+                    format_ms(h.interval_ms) +
+                    (health_marks_.contains("interval") ? "" : ", the default") +
+                    "): a check must end before the next one starts");
+  }
+  const bool needs_port = h.type == CheckType::kTcp || h.type == CheckType::kHttp ||
+                          h.type == CheckType::kHttps || h.type == CheckType::kUdpDns;
+  if (needs_port && !h.port && key.port == 0) {
+    return fail(mark_of("type"), path_of("type"),
+                "a " + type + " check of the port-less VIP " + key.to_string() +
+                    " needs a port (add health.port: the port the backends answer checks on)");
+  }
+  if (h.type == CheckType::kExec && h.exec_command.empty()) {
+    return fail(mark_of("type"), path_of("type"),
+                "an exec check needs exec_command (e.g. exec_command: "
+                "[/usr/local/bin/check-db, --quick])");
+  }
   return ok_status();
 }
 

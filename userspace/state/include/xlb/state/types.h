@@ -161,7 +161,7 @@ struct GlobalConfig {
   bool pass_fragments = false;
   bool pass_ip_options = false;
   Limits limits;
-  dataplane::FlowTable flow_table = dataplane::FlowTable::kPerCpuMaps;
+  dataplane::FlowTable flow_table = dataplane::FlowTable::kSharedPerCpuLru;
   std::string pin_root = "/sys/fs/bpf/xlb";  // maps and link under <pin_root>/<interface>
   std::string api_socket = "/run/xlb/xlbd.sock";
   std::optional<std::string> api_tcp_listen;  // "127.0.0.1:9476"; needs api_token_file
