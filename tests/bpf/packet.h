@@ -413,7 +413,7 @@ struct ParsedPacket {
     return nullptr;
   }
 
-  // One line such as "eth ipv4 198.18.0.1>10.0.0.2 ipv4 ... tcp 40000>80 [S] payload(5)",
+  // One line such as "eth ipv4 198.18.1.2>198.18.200.1 ipv4 ... tcp 40000>80 [S] payload(5)",
   // followed by the problems, for assertion messages.
   std::string to_string() const;
 };

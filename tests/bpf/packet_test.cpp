@@ -57,12 +57,13 @@ TEST(Checksum, OddLengthPadsWithZero) {
 }
 
 TEST(Checksum, Ipv4HeaderKnownAnswer) {
-  // The worked example of the IPv4 header checksum (Wikipedia, "Internet checksum"):
-  // 192.168.0.1 -> 192.168.0.199, UDP, tot_len 0x73, DF, TTL 64, checksum 0xb861.
+  // The shape of the textbook IPv4 header checksum example, with test-range addresses:
+  // 198.18.0.1 -> 198.18.0.199, UDP, tot_len 0x73, DF, TTL 64. By hand: 4500 + 0073 + 0000 +
+  // 4000 + 4011 + c612 + 0001 + c612 + 00c7 = 0x25270; fold 0x5272, complement 0xad8d.
   const Bytes expected = {0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11,
-                          0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7};
+                          0xad, 0x8d, 0xc6, 0x12, 0x00, 0x01, 0xc6, 0x12, 0x00, 0xc7};
   Bytes b = Packet()
-                .ipv4({.src = "192.168.0.1", .dst = "192.168.0.199", .df = true, .proto = 17})
+                .ipv4({.src = "198.18.0.1", .dst = "198.18.0.199", .df = true, .proto = 17})
                 .payload_pattern(0x73 - 20)
                 .bytes();
   ASSERT_EQ(b.size(), 0x73u);
@@ -79,20 +80,21 @@ TEST(Checksum, Ipv4HeaderHandComputed) {
 }
 
 TEST(Checksum, PseudoHeadersKnownAnswer) {
-  // 0a00 + 0001 + 0a00 + 0002 + 0011 (proto) + 0008 (length) = 0x141c
-  EXPECT_EQ(pseudo_header_v4("10.0.0.1", "10.0.0.2", kProtoUdp, 8), 0x141cu);
+  // c612 + 0001 + c612 + 0002 + 0011 (proto) + 0008 (length) = 0x18c40, folded 0x8c41
+  EXPECT_EQ(pseudo_header_v4("198.18.0.1", "198.18.0.2", kProtoUdp, 8), 0x8c41u);
   // 0001 + 0002 + 0000 0014 (length) + 0000 0006 (next header) = 0x1d
   EXPECT_EQ(pseudo_header_v6("::1", "::2", kProtoTcp, 20), 0x1du);
 }
 
 TEST(Checksum, L4KnownAnswers) {
   // TCP 1 -> 2, SYN, window 0: 0001 + 0002 + 5002 (offset, flags) = 0x5005; pseudo-header
-  // 0a00 + 0001 + 0a00 + 0002 + 0006 + 0014 = 0x141d; total 0x6422, checksum 0x9bdd.
+  // c612 + 0001 + c612 + 0002 + 0006 + 0014 = 0x18c41; total 0x1dc46, folded 0xdc47,
+  // checksum 0x23b8.
   Bytes tcp = Packet()
-                  .ipv4({.src = "10.0.0.1", .dst = "10.0.0.2"})
+                  .ipv4({.src = "198.18.0.1", .dst = "198.18.0.2"})
                   .tcp({.sport = 1, .dport = 2, .flags = kSyn, .window = 0})
                   .bytes();
-  EXPECT_EQ(be16(tcp, 20 + 16), 0x9bdd);
+  EXPECT_EQ(be16(tcp, 20 + 16), 0x23b8);
   // UDP over IPv6 ::1 -> ::2, 1 -> 2, empty: 0001 + 0002 + 0008 = 0x000b; pseudo-header
   // 0001 + 0002 + 0008 + 0011 = 0x1c; total 0x27, checksum 0xffd8.
   Bytes udp = Packet().ipv6({.src = "::1", .dst = "::2"}).udp({.sport = 1, .dport = 2}).bytes();
@@ -126,7 +128,7 @@ TEST(Checksum, UdpComputedZeroIsSentAsFfff) {
   // says to send as 0xffff.
   auto build = [](uint8_t hi, uint8_t lo) {
     return Packet()
-        .ipv4({.src = "10.0.0.1", .dst = "10.0.0.2"})
+        .ipv4({.src = "198.18.0.1", .dst = "198.18.0.2"})
         .udp({.sport = 1, .dport = 2})
         .payload({0xab, 0xcd, hi, lo})
         .bytes();
@@ -139,7 +141,7 @@ TEST(Checksum, UdpComputedZeroIsSentAsFfff) {
 // ---- Builder: layers -----------------------------------------------------------------------
 
 TEST(Builder, EthernetAndDerivedTypes) {
-  Bytes b = Packet().eth(kEth).ipv4({.src = "10.0.0.1", .dst = "10.0.0.2"}).udp({}).bytes();
+  Bytes b = Packet().eth(kEth).ipv4({.src = "198.18.0.1", .dst = "198.18.0.2"}).udp({}).bytes();
   ASSERT_EQ(b.size(), 14u + 20 + 8);
   EXPECT_EQ(Bytes(b.begin(), b.begin() + 6), Bytes(kLbMac.octets.begin(), kLbMac.octets.end()));
   EXPECT_EQ(Bytes(b.begin() + 6, b.begin() + 12),
@@ -157,8 +159,8 @@ TEST(Builder, EthernetAndDerivedTypes) {
 
 TEST(Builder, Ipv4FieldsAndOptions) {
   Bytes b = Packet()
-                .ipv4({.src = "10.0.0.1",
-                       .dst = "10.0.0.2",
+                .ipv4({.src = "198.18.0.1",
+                       .dst = "198.18.0.2",
                        .ttl = 5,
                        .tos = 0x10,
                        .id = 0x1234,
@@ -179,8 +181,8 @@ TEST(Builder, Ipv4FieldsAndOptions) {
 
 TEST(Builder, Ipv4Overrides) {
   Bytes b = Packet()
-                .ipv4({.src = "10.0.0.1",
-                       .dst = "10.0.0.2",
+                .ipv4({.src = "198.18.0.1",
+                       .dst = "198.18.0.2",
                        .proto = 99,
                        .tot_len = 1000,
                        .ihl = 4,
@@ -206,7 +208,7 @@ TEST(Builder, TcpFieldsAndOptions) {
 
   // MSS 1460 (4 bytes) plus a NOP: padded to 8, data offset 7.
   Bytes o = Packet()
-                .ipv4({.src = "10.0.0.1", .dst = "10.0.0.2"})
+                .ipv4({.src = "198.18.0.1", .dst = "198.18.0.2"})
                 .tcp({.flags = kSyn, .options = {2, 4, 0x05, 0xb4, 1}})
                 .bytes();
   EXPECT_EQ(o[t + 12], 0x70);
@@ -253,7 +255,7 @@ TEST(Builder, Ipv6TlvPaddingUsesPad1AndPadN) {
 
 TEST(Builder, IcmpRestCarriesMtu) {
   Bytes b = Packet()
-                .ipv4({.src = "10.0.0.1", .dst = "10.0.0.2"})
+                .ipv4({.src = "198.18.0.1", .dst = "198.18.0.2"})
                 .icmp({.type = kIcmpDestUnreach, .code = kIcmpCodeFragNeeded, .rest = 1400})
                 .bytes();
   EXPECT_EQ(b[9], kProtoIcmp);
@@ -279,7 +281,7 @@ TEST(Builder, DerivationFailuresThrow) {
 TEST(Stacking, Ipip) {
   Bytes b = Packet()
                 .eth(kEth)
-                .ipv4({.src = "10.1.0.1", .dst = "10.2.0.1"})
+                .ipv4({.src = "198.18.1.1", .dst = "198.18.2.1"})
                 .ipv4({.src = "198.18.1.2", .dst = "198.18.200.1", .df = true})
                 .tcp({.sport = 40000, .dport = 80, .flags = kSyn, .seq = 1})
                 .payload("hello")
@@ -333,7 +335,7 @@ TEST(Stacking, FourInSix) {
 TEST(Stacking, GueOverIpv4WithZeroChecksum) {
   Bytes b = Packet()
                 .eth(kEth)
-                .ipv4({.src = "10.1.0.1", .dst = "10.2.0.1"})
+                .ipv4({.src = "198.18.1.1", .dst = "198.18.2.1"})
                 .udp({.sport = 31337, .dport = XLB_DEFAULT_GUE_PORT, .checksum = 0})
                 .ipv4({.src = "198.18.1.2", .dst = "198.18.200.1", .df = true})
                 .tcp({.sport = 40000, .dport = 80, .flags = kSyn, .seq = 1})
@@ -449,7 +451,7 @@ TEST(Edits, AppliedAfterChecksumsInOrder) {
 }
 
 TEST(Edits, L3BytesDropsEthernet) {
-  Packet p = Packet().eth(kEth).ipv4({.src = "10.0.0.1", .dst = "10.0.0.2"}).udp({});
+  Packet p = Packet().eth(kEth).ipv4({.src = "198.18.0.1", .dst = "198.18.0.2"}).udp({});
   EXPECT_EQ(p.l3_bytes().size(), 28u);
   EXPECT_EQ(p.l3_bytes()[0], 0x45);
   EXPECT_EQ(client_v4().l3_bytes(), client_v4().bytes());
@@ -601,7 +603,7 @@ TEST(Parse, Tunnels) {
       {"ipip",
        Packet()
            .eth(kEth)
-           .ipv4({.src = "10.1.0.1", .dst = "10.2.0.1"})
+           .ipv4({.src = "198.18.1.1", .dst = "198.18.2.1"})
            .ipv4({.src = "198.18.1.2", .dst = "198.18.200.1"})
            .tcp({.sport = 1, .dport = 80}),
        0},
@@ -622,7 +624,7 @@ TEST(Parse, Tunnels) {
       {"gue4",
        Packet()
            .eth(kEth)
-           .ipv4({.src = "10.1.0.1", .dst = "10.2.0.1"})
+           .ipv4({.src = "198.18.1.1", .dst = "198.18.2.1"})
            .udp({.sport = 9, .dport = 6080, .checksum = 0})
            .ipv4({.src = "198.18.1.2", .dst = "198.18.200.1"})
            .tcp({.sport = 1, .dport = 80}),
@@ -661,7 +663,7 @@ TEST(Parse, Tunnels) {
 }
 
 TEST(Parse, EthernetPadding) {
-  const Packet small = Packet().eth(kEth).ipv4({.src = "10.0.0.1", .dst = "10.0.0.2"}).udp({});
+  const Packet small = Packet().eth(kEth).ipv4({.src = "198.18.0.1", .dst = "198.18.0.2"}).udp({});
   ParsedPacket p = parse(Packet(small).pad_to(60).bytes());
   EXPECT_TRUE(p.ok()) << p.to_string();
   EXPECT_EQ(p.eth_padding, 60u - 42);
@@ -674,8 +676,8 @@ TEST(Parse, EthernetPadding) {
 
 TEST(Parse, ReportsProblems) {
   auto v4 = [](Ipv4 ip, Tcp tcp = {.sport = 1, .dport = 2}) {
-    ip.src = "10.0.0.1";
-    ip.dst = "10.0.0.2";
+    ip.src = "198.18.0.1";
+    ip.dst = "198.18.0.2";
     return Packet().eth(kEth).ipv4(ip).tcp(tcp).payload("abc");
   };
   struct Case {
@@ -695,7 +697,7 @@ TEST(Parse, ReportsProblems) {
       {"short eth", Bytes(10, 0), "truncated Ethernet header"},
       {"short ip", v4({}).truncate_to(30).bytes(), "truncated header (16 of 20 bytes)"},
       {"udp len",
-       Packet().eth(kEth).ipv4({.src = "10.0.0.1", .dst = "10.0.0.2"}).udp({.len = 9}).bytes(),
+       Packet().eth(kEth).ipv4({.src = "198.18.0.1", .dst = "198.18.0.2"}).udp({.len = 9}).bytes(),
        "udp at 34: length 9, but 8 bytes"},
       {"ipv6 plen", Packet().eth(kEth).ipv6({.payload_len = 4}).udp({}).bytes(),
        "4 bytes after the datagram"},
@@ -726,7 +728,7 @@ TEST(Parse, ReportsProblems) {
 TEST(Parse, ChecksumVerificationCanBeOff) {
   Bytes b = Packet()
                 .eth(kEth)
-                .ipv4({.src = "10.0.0.1", .dst = "10.0.0.2"})
+                .ipv4({.src = "198.18.0.1", .dst = "198.18.0.2"})
                 .tcp({.checksum = 0x1111})
                 .bytes();
   EXPECT_FALSE(parse(b).ok());
@@ -738,7 +740,7 @@ TEST(Parse, ChecksumVerificationCanBeOff) {
 TEST(Parse, FragmentsAreNotParsedBeyondIp) {
   Bytes later = Packet()
                     .eth(kEth)
-                    .ipv4({.src = "10.0.0.1", .dst = "10.0.0.2", .frag_offset = 185, .proto = 6})
+                    .ipv4({.src = "198.18.0.1", .dst = "198.18.0.2", .frag_offset = 185, .proto = 6})
                     .payload_pattern(100)
                     .bytes();
   ParsedPacket p = parse(later);
@@ -765,7 +767,7 @@ TEST(Parse, FragmentsAreNotParsedBeyondIp) {
 Packet ipip() {
   return Packet()
       .eth(kEth)
-      .ipv4({.src = "10.1.0.1", .dst = "10.2.0.1"})
+      .ipv4({.src = "198.18.1.1", .dst = "198.18.2.1"})
       .ipv4({.src = "198.18.1.2", .dst = "198.18.200.1"})
       .tcp({.sport = 40000, .dport = 80});
 }
@@ -775,7 +777,7 @@ Packet gue4(Udp udp = {.sport = 9, .dport = 6080, .checksum = 0}, Ipv4 inner = {
   inner.dst = "198.18.200.1";
   return Packet()
       .eth(kEth)
-      .ipv4({.src = "10.1.0.1", .dst = "10.2.0.1"})
+      .ipv4({.src = "198.18.1.1", .dst = "198.18.2.1"})
       .udp(udp)
       .ipv4(inner)
       .tcp({.sport = 40000, .dport = 80});
@@ -788,14 +790,14 @@ TEST(CheckEncapsulated, AcceptsWellFormed) {
   EXPECT_EQ(error_text(check_encapsulated(gue4({.sport = 9, .dport = 6080}).bytes(), 6080)), "");
   Bytes six_in_four = Packet()
                           .eth(kEth)
-                          .ipv4({.src = "10.1.0.1", .dst = "10.2.0.1"})
+                          .ipv4({.src = "198.18.1.1", .dst = "198.18.2.1"})
                           .ipv6({.src = "2001:db8::1", .dst = "2001:db8::2"})
                           .bytes();
   EXPECT_EQ(error_text(check_encapsulated(six_in_four, 0)), "");
   // A minimum-size frame may carry Ethernet padding after the outer datagram.
   Bytes padded = Packet()
                      .eth(kEth)
-                     .ipv4({.src = "10.1.0.1", .dst = "10.2.0.1"})
+                     .ipv4({.src = "198.18.1.1", .dst = "198.18.2.1"})
                      .ipv4({.src = "198.18.1.2", .dst = "198.18.200.1", .proto = 253})
                      .pad_to(60)
                      .bytes();
@@ -803,7 +805,7 @@ TEST(CheckEncapsulated, AcceptsWellFormed) {
   // The inner packet may be shorter than the outer payload (client padding carried along).
   Bytes inner_padded = Packet()
                            .eth(kEth)
-                           .ipv4({.src = "10.1.0.1", .dst = "10.2.0.1", .proto = kProtoIpip})
+                           .ipv4({.src = "198.18.1.1", .dst = "198.18.2.1", .proto = kProtoIpip})
                            .payload(client_v4().pad_to(60).bytes())
                            .bytes();
   EXPECT_EQ(error_text(check_encapsulated(inner_padded, 0)), "");
@@ -812,7 +814,7 @@ TEST(CheckEncapsulated, AcceptsWellFormed) {
 TEST(CheckEncapsulated, InnerChecksumsOnlyWhenAsked) {
   Bytes b = Packet()
                 .eth(kEth)
-                .ipv4({.src = "10.1.0.1", .dst = "10.2.0.1"})
+                .ipv4({.src = "198.18.1.1", .dst = "198.18.2.1"})
                 .ipv4({.src = "198.18.1.2", .dst = "198.18.200.1", .checksum = 1})
                 .tcp({.sport = 40000, .dport = 80, .checksum = 2})
                 .bytes();
@@ -844,7 +846,7 @@ TEST(CheckEncapsulated, RejectsBroken) {
       {"fragment",
        Packet()
            .eth(kEth)
-           .ipv4({.src = "10.1.0.1", .dst = "10.2.0.1", .mf = true})
+           .ipv4({.src = "198.18.1.1", .dst = "198.18.2.1", .mf = true})
            .ipv4({.src = "1.1.1.1", .dst = "2.2.2.2", .proto = 253})
            .bytes(),
        "fragment"},
