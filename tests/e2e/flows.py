@@ -34,6 +34,8 @@ import time
 import urllib.parse
 import urllib.request
 
+from traffic import echo_roundtrip  # same directory: the script dir is on sys.path
+
 
 def steady(host, port, conns, seconds, stopfile):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -60,16 +62,7 @@ def steady(host, port, conns, seconds, stopfile):
         r = results[i]
         try:
             while time.monotonic() < deadline and not os.path.exists(stopfile):
-                msg = f"conn {i} msg {r['messages']}\n".encode()
-                s.sendall(msg)
-                got = b""
-                while len(got) < len(msg):
-                    chunk = s.recv(len(msg) - len(got))
-                    if not chunk:
-                        raise OSError("connection closed by peer")
-                    got += chunk
-                if got != msg:
-                    raise OSError("echo mismatch")
+                echo_roundtrip(s, f"conn {i} msg {r['messages']}\n".encode())
                 r["messages"] += 1
                 time.sleep(0.1)
         except OSError as e:

@@ -9,8 +9,6 @@
 
 Run as root: tests/e2e/health_test.py --build-dir build. Exit 77 = skipped (not root).
 """
-import argparse
-import json
 import os
 import sys
 import tempfile
@@ -161,20 +159,5 @@ class HealthTest(unittest.TestCase):
             lambda: backend_view(self.xlbd, self.victim.v4)["slots"] > 0, 3))
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--build-dir", default=fx.BUILD)
-    args, _ = parser.parse_known_args()
-    fx.BUILD = os.path.abspath(args.build_dir)
-    if os.geteuid() != 0:
-        print("health_test: skipped: needs root (network namespaces, BPF)")
-        sys.exit(77)
-    suite = unittest.defaultTestLoader.loadTestsFromTestCase(HealthTest)
-    result = unittest.TextTestRunner(verbosity=2).run(suite)
-    failed = len(result.failures) + len(result.errors)
-    print(f"{result.testsRun - failed} passed, {failed} failed")
-    sys.exit(0 if result.wasSuccessful() else 1)
-
-
 if __name__ == "__main__":
-    main()
+    fx.run_main(HealthTest, "health_test")

@@ -31,6 +31,20 @@ def http(url, count):
     print(json.dumps({"backends": backends, "errors": errors}))
 
 
+def echo_roundtrip(s, msg):
+    """Sends `msg` on the connected socket `s` and reads back exactly its echo (OSError if the
+    connection ends or the echo differs)."""
+    s.sendall(msg)
+    got = b""
+    while len(got) < len(msg):
+        chunk = s.recv(len(msg) - len(got))
+        if not chunk:
+            raise OSError("connection closed by peer")
+        got += chunk
+    if got != msg:
+        raise OSError("echo mismatch")
+
+
 def steady(host, port, conns, seconds, stopfile):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     deadline = time.monotonic() + seconds
@@ -56,16 +70,7 @@ def steady(host, port, conns, seconds, stopfile):
         n = 0
         try:
             while time.monotonic() < deadline and not os.path.exists(stopfile):
-                msg = f"conn {i} msg {n}\n".encode()
-                s.sendall(msg)
-                got = b""
-                while len(got) < len(msg):
-                    chunk = s.recv(len(msg) - len(got))
-                    if not chunk:
-                        raise OSError("connection closed by peer")
-                    got += chunk
-                if got != msg:
-                    raise OSError("echo mismatch")
+                echo_roundtrip(s, f"conn {i} msg {n}\n".encode())
                 n += 1
                 with lock:
                     stats["messages"] += 1

@@ -11,7 +11,6 @@ exit codes 1, 2, 3 for refused, usage and unreachable.
 
 Run as root: tests/e2e/xlbctl_test.py --build-dir build. Exit 77 = skipped (not root).
 """
-import argparse
 import json
 import os
 import subprocess
@@ -471,20 +470,5 @@ class XlbctlTest(unittest.TestCase):
         self.assertEqual(res.stdout.split(), [ECHO4, WEB4, ANY, WEB6])
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--build-dir", default=fx.BUILD)
-    args, _ = parser.parse_known_args()
-    fx.BUILD = os.path.abspath(args.build_dir)
-    if os.geteuid() != 0:
-        print("xlbctl_test: skipped: needs root (network namespaces, BPF)")
-        sys.exit(77)
-    suite = unittest.defaultTestLoader.loadTestsFromTestCase(XlbctlTest)
-    result = unittest.TextTestRunner(verbosity=2).run(suite)
-    failed = len(result.failures) + len(result.errors)
-    print(f"{result.testsRun - failed} passed, {failed} failed")
-    sys.exit(0 if result.wasSuccessful() else 1)
-
-
 if __name__ == "__main__":
-    main()
+    fx.run_main(XlbctlTest, "xlbctl_test")

@@ -11,12 +11,15 @@ Usage:
     with Lab(backends=2, ipv6=True, build_dir=fx.BUILD) as lab:
         xlbd = fx.Xlbd(lab, workdir); xlbd.start(); fx.client(lab, "http", url, 100)
 """
+import argparse
 import http.client
 import json
 import os
 import signal
 import socket
+import sys
 import time
+import unittest
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -140,3 +143,21 @@ vips:
 def client(lab, *args, timeout=120):
     res = lab.run("cli", [PYTHON, TRAFFIC, *map(str, args)], timeout=timeout)
     return json.loads(res.stdout)
+
+
+def run_main(test_case, name):
+    """The main() of an e2e test file: --build-dir sets BUILD; exits 77 (skipped) unless root;
+    runs `test_case` and prints the "N passed, M failed" line ctest reads."""
+    global BUILD
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--build-dir", default=BUILD)
+    args, _ = parser.parse_known_args()
+    BUILD = os.path.abspath(args.build_dir)
+    if os.geteuid() != 0:
+        print(f"{name}: skipped: needs root (network namespaces, BPF)")
+        sys.exit(77)
+    suite = unittest.defaultTestLoader.loadTestsFromTestCase(test_case)
+    result = unittest.TextTestRunner(verbosity=2).run(suite)
+    failed = len(result.failures) + len(result.errors)
+    print(f"{result.testsRun - failed} passed, {failed} failed")
+    sys.exit(0 if result.wasSuccessful() else 1)

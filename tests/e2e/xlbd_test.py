@@ -7,7 +7,6 @@ SIGHUP reloads the configuration; --detach-on-exit removes everything.
 
 Run as root: tests/e2e/xlbd_test.py --build-dir build. Exit 77 = skipped (not root).
 """
-import argparse
 import json
 import os
 import signal
@@ -176,20 +175,5 @@ class XlbdTest(unittest.TestCase):
         self.assertEqual(got["errors"], 2)
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--build-dir", default=fx.BUILD)
-    args, _ = parser.parse_known_args()
-    fx.BUILD = os.path.abspath(args.build_dir)
-    if os.geteuid() != 0:
-        print("xlbd_test: skipped: needs root (network namespaces, BPF)")
-        sys.exit(77)
-    suite = unittest.defaultTestLoader.loadTestsFromTestCase(XlbdTest)
-    result = unittest.TextTestRunner(verbosity=2).run(suite)
-    failed = len(result.failures) + len(result.errors)
-    print(f"{result.testsRun - failed} passed, {failed} failed")
-    sys.exit(0 if result.wasSuccessful() else 1)
-
-
 if __name__ == "__main__":
-    main()
+    fx.run_main(XlbdTest, "xlbd_test")

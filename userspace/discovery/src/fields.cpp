@@ -9,31 +9,6 @@
 #include "xlb/maglev/maglev.h"
 #include "xlb/state/config.h"
 
-namespace xlb::discovery {
-
-std::optional<std::string> unusable_address(const IpAddress& a, std::string_view role) {
-  const uint8_t* b = a.bytes();
-  const size_t n = a.is_v4() ? 4 : 16;
-  std::string what;
-  if (std::all_of(b, b + n, [](uint8_t x) { return x == 0; })) {
-    what = "the unspecified address";
-  } else if (a.is_v4() && b[0] >= 224) {
-    what = "a multicast, reserved or broadcast address";
-  } else if (a.is_v6() && b[0] == 0xff) {
-    what = "a multicast address";
-  } else {
-    // ::ffff:a.b.c.d is an IPv4 host in IPv6 notation: xlb would send it IPv6 packets.
-    static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (a.is_v6() && std::equal(kMapped, kMapped + 12, b)) {
-      return a.to_string() + " is an IPv4-mapped IPv6 address (write the IPv4 address itself)";
-    }
-    return std::nullopt;
-  }
-  return a.to_string() + " is " + what + " (" + std::string(role) + " is a unicast address)";
-}
-
-}  // namespace xlb::discovery
-
 namespace xlb::discovery::detail {
 namespace {
 
@@ -223,7 +198,7 @@ Result<state::VipKey> read_vip_text(const std::string& text, const Origin& origi
                                           " (e.g. 198.18.200.1:80/tcp, 198.18.200.2/udp or "
                                           "[2001:db8:200::1]:443/tcp)");
   }
-  if (auto why = unusable_address(key->address, "a VIP")) {
+  if (auto why = state::unusable_address(key->address, "a VIP")) {
     return rejection(Reject::kVipNotUnicast, origin.at(path) + *why);
   }
   return *key;
@@ -245,7 +220,7 @@ Result<IpAddress> read_backend_address(const std::string& text, const Origin& or
                            : " (write a bare address, e.g. 198.18.3.11 or 2001:db8:3::11)";
     return rejection(Reject::kBadAddress, origin.at(path) + address.error().message + hint);
   }
-  if (auto why = unusable_address(*address, "a backend")) {
+  if (auto why = state::unusable_address(*address, "a backend")) {
     return rejection(Reject::kBackendNotUnicast, origin.at(path) + *why);
   }
   return *address;

@@ -117,28 +117,6 @@ bool is_digits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-// Why `a` can be neither a VIP nor a backend (`role`: "a VIP"), or nullopt when it is usable.
-std::optional<std::string> unusable_address(const IpAddress& a, std::string_view role) {
-  const uint8_t* b = a.bytes();
-  const size_t n = a.is_v4() ? 4 : 16;
-  std::string what;
-  if (std::all_of(b, b + n, [](uint8_t x) { return x == 0; })) {
-    what = "the unspecified address";
-  } else if (a.is_v4() && b[0] >= 224) {
-    what = "a multicast, reserved or broadcast address";
-  } else if (a.is_v6() && b[0] == 0xff) {
-    what = "a multicast address";
-  } else {
-    // ::ffff:a.b.c.d is an IPv4 host in IPv6 notation: xlb would send it IPv6 packets that no
-    // host receives as such.
-    static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (a.is_v6() && std::equal(kMapped, kMapped + 12, b)) {
-      return a.to_string() + " is an IPv4-mapped IPv6 address (write the IPv4 address itself)";
-    }
-    return std::nullopt;
-  }
-  return a.to_string() + " is " + what + " (" + std::string(role) + " is a unicast address)";
-}
 
 Result<dataplane::FlowTable> parse_flow_table(std::string_view text) {
   if (text == "per-cpu-maps") return dataplane::FlowTable::kPerCpuMaps;

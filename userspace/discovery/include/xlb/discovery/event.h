@@ -141,11 +141,6 @@ Result<Event> parse_event_json(std::string_view json_text, const Origin& origin)
 // The JSON form of an event (what parse_event_json reads back).
 std::string to_json(const Event& e);
 
-// ---- Shared field validation (files, etcd values, push) ---------------------------------------
-
-// Why `a` cannot be a VIP / backend (`role`), or nullopt when it is a usable unicast address.
-std::optional<std::string> unusable_address(const IpAddress& a, std::string_view role);
-
 }  // namespace xlb::discovery
 
 namespace std {

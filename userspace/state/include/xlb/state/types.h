@@ -130,6 +130,10 @@ struct DesiredState {
   friend bool operator==(const DesiredState&, const DesiredState&) = default;
 };
 
+// Why `a` can be neither a VIP nor a backend (`role`: "a VIP"): unspecified, multicast,
+// broadcast or IPv4-mapped; nullopt when it is a usable unicast address.
+std::optional<std::string> unusable_address(const IpAddress& a, std::string_view role);
+
 // The weight a backend gets in its VIP's ring now: 0 unless active.
 uint32_t effective_weight(const BackendSpec& backend);
 
