@@ -549,6 +549,11 @@ Status ConfigParser::parse_document(const YAML::Node& root) {
       {"api", [&](const Field& f) { return parse_api(f); }},
       {"metrics", [&](const Field& f) { return parse_metrics(f); }},
       {"vips", [&](const Field& f) { return parse_vips(f); }},
+      {"discovery",
+       [&](const Field& f) -> Status {
+         config_.discovery = std::make_shared<const YAML::Node>(f.value);
+         return {};
+       }},
   };
   return walk_map(Field{"", YAML::Mark::null_mark(), root}, keys,
                   "the file is a map: interface, vips and the settings in docs/config.md");

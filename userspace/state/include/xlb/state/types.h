@@ -8,6 +8,7 @@
 #include <compare>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,6 +19,10 @@
 #include "xlb/core/result.h"
 #include "xlb/dataplane/attach.h"
 #include "xlb/dataplane/balancer.h"
+
+namespace YAML {
+class Node;
+}
 
 namespace xlb::state {
 
@@ -181,6 +186,10 @@ xlb_config to_abi(const GlobalConfig& g, const std::array<uint8_t, 6>& next_hop_
 struct Config {
   GlobalConfig global;
   DesiredState state;
+  // The `discovery:` section as written (with its line marks), or null when absent. Its schema
+  // belongs to the discovery module, which depends on this one: the daemon parses it
+  // (discovery::parse_discovery_config) so errors still name FILE:LINE:COL.
+  std::shared_ptr<const YAML::Node> discovery;
 };
 
 }  // namespace xlb::state
