@@ -458,7 +458,7 @@ TEST(Config, ErrorsAreFileLineColumnPathWhatAndWhatToDo) {
             "x:2:1: vip: unknown key (did you mean 'vips'? allowed: interface, attach_mode, "
             "next_hop_mac, encap_source_v4, encap_source_v6, hash_seed, gue_port, "
             "max_packet_size, udp_idle_timeout, new_flows_per_second, pass_fragments, "
-            "pass_ip_options, flow_table, limits, pin_root, api, metrics, vips)");
+            "pass_ip_options, flow_table, limits, pin_root, api, metrics, vips, discovery)");
 }
 
 TEST(Config, EveryTruncationOfTheFullExampleFailsCleanly) {
