@@ -11,11 +11,15 @@
 //                          weight_double_*: one backend's weight goes from 1 to 2, and the ratio
 //                          is slots that changed / slots that backend gained. The ring size stays
 //                          that of the case (M is sticky per VIP; only initial sizing uses 100x).
+//                          remove_one_sweep_n*: disruption vs N (remove one of N, ring size as
+//                          choose_ring_size picks it), classic Maglev's ratio on the same
+//                          backends alongside as "maglev_turns" (the reference line)
 //   build_ms, diff_ms      wall time of one build() / diff(), median of opts.runs runs
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,6 +40,8 @@ constexpr double kDisruptionTarget = 1.6;
 constexpr double kBuildMsTarget = 20.0;
 // Backends removed or added, one at a time, per disruption case.
 constexpr size_t kDisruptionTrials = 10;
+// Backend counts of the disruption-vs-N sweep (ring size: choose_ring_size's default for N).
+constexpr size_t kSweepBackends[] = {10, 50, 100, 500, 1000};
 
 // Identities from the lab's backend networks (design.md section 4).
 std::string backend_id(size_t i) {
@@ -115,13 +121,55 @@ enum class Change {
   kDoubleWeight,  // weight 1 -> 2 for one backend; denominator: slots it gained
 };
 
-bool emit_disruption(const Options& opts, const std::string& case_name, const Setup& s,
-                     Change change) {
-  const size_t n = s.backends.size();
+// A ring population: backends and ring size in, ring out.
+using Populate =
+    std::function<Result<std::vector<uint32_t>>(const std::vector<mg::Backend>&, uint32_t)>;
+
+Result<std::vector<uint32_t>> banded_race(const std::vector<mg::Backend>& backends, uint32_t m) {
+  return mg::build(backends, m, kSeed);
+}
+
+// Classic Maglev population (Eisenbud et al., NSDI 2016; equal weights): backends take turns in
+// id order, each walking its permutation to the next free slot. Only the reference line of the
+// disruption sweep; xlb never builds rings this way.
+Result<std::vector<uint32_t>> maglev_turns(const std::vector<mg::Backend>& backends, uint32_t m) {
+  std::vector<const mg::Backend*> order;
+  for (const auto& b : backends) order.push_back(&b);
+  std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->id < b->id; });
+  std::vector<mg::Permutation> perms;
+  for (const auto* b : order) perms.push_back(mg::permutation(b->id, m, kSeed));
+  std::vector<uint64_t> next(order.size(), 0);
+  std::vector<uint32_t> ring(m, mg::kEmptySlot);
+  if (order.empty() || order.size() > m) return Error::invalid("maglev_turns: bad backend count");
+  for (uint32_t filled = 0;;) {
+    for (size_t i = 0; i < order.size(); ++i) {
+      uint32_t slot;
+      do {
+        slot = static_cast<uint32_t>((perms[i].offset + next[i]++ * perms[i].skip) % m);
+      } while (ring[slot] != mg::kEmptySlot);
+      ring[slot] = order[i]->index;
+      if (++filled == m) return ring;
+    }
+  }
+}
+
+struct Disruption {
+  double mean = 0;
   double worst = 0;
+};
+
+// Changes one backend of `backends` at a time (kDisruptionTrials choices), rebuilds with
+// `populate` and compares with `reference` (the ring of `backends`, built the same way).
+std::optional<Disruption> measure_disruption(const std::string& case_name,
+                                             const std::vector<mg::Backend>& backends,
+                                             uint32_t ring_size,
+                                             const std::vector<uint32_t>& reference, Change change,
+                                             const Populate& populate) {
+  const size_t n = backends.size();
+  Disruption d;
   double sum = 0;
   for (size_t t = 0; t < kDisruptionTrials; ++t) {
-    std::vector<mg::Backend> changed = s.backends;
+    std::vector<mg::Backend> changed = backends;
     const size_t chosen = t * n / kDisruptionTrials;  // removed or reweighted backend
     uint32_t moved_backend = 0;                       // its index, or the added one's
     switch (change) {
@@ -139,12 +187,12 @@ bool emit_disruption(const Options& opts, const std::string& case_name, const Se
         changed[chosen].weight *= 2;
         break;
     }
-    auto ring = mg::build(changed, s.ring_size, kSeed);
+    auto ring = populate(changed, ring_size);
     if (!ring.ok()) {
       std::fprintf(stderr, "maglev %s: %s\n", case_name.c_str(), ring.error().to_string().c_str());
-      return false;
+      return std::nullopt;
     }
-    const auto before = std::count(s.ring.begin(), s.ring.end(), moved_backend);
+    const auto before = std::count(reference.begin(), reference.end(), moved_backend);
     const auto after = std::count(ring->begin(), ring->end(), moved_backend);
     const long denominator = change == Change::kRemove ? before
                              : change == Change::kAdd  ? after
@@ -152,21 +200,57 @@ bool emit_disruption(const Options& opts, const std::string& case_name, const Se
     if (denominator <= 0) {
       std::fprintf(stderr, "maglev %s: backend %u did not change share\n", case_name.c_str(),
                    moved_backend);
-      return false;
+      return std::nullopt;
     }
-    const double ratio = static_cast<double>(mg::diff(s.ring, *ring).changes.size()) /
+    const double ratio = static_cast<double>(mg::diff(reference, *ring).changes.size()) /
                          static_cast<double>(denominator);
-    worst = std::max(worst, ratio);
+    d.worst = std::max(d.worst, ratio);
     sum += ratio;
   }
+  d.mean = sum / kDisruptionTrials;
+  return d;
+}
+
+bool emit_disruption(const Options& opts, const std::string& case_name, const Setup& s,
+                     Change change) {
+  auto d = measure_disruption(case_name, s.backends, s.ring_size, s.ring, change, banded_race);
+  if (!d) return false;
   // The mean: which backend leaves is chance, and the expected share of moved flows is what an
   // operator plans with; the worst case is kept next to it.
-  emit(opts, kSuite, case_name, "disruption_ratio", sum / kDisruptionTrials, "ratio",
+  emit(opts, kSuite, case_name, "disruption_ratio", d->mean, "ratio",
        {{"target", kDisruptionTarget},
-        {"worst", worst},
+        {"worst", d->worst},
         {"trials", kDisruptionTrials},
         {"ring_size", s.ring_size},
-        {"backends", n}});
+        {"backends", s.backends.size()}});
+  return true;
+}
+
+// Disruption vs N: remove one of N backends at the ring size xlb picks for N, for xlb's builder
+// and, measured on the same rings' inputs, classic Maglev ("maglev_turns", the reference).
+bool emit_disruption_sweep(const Options& opts) {
+  for (size_t n : kSweepBackends) {
+    const std::string name = "remove_one_sweep_n" + std::to_string(n);
+    Setup s;
+    if (!make_setup(name, n, std::nullopt, s)) return false;
+    auto classic_ring = maglev_turns(s.backends, s.ring_size);
+    if (!classic_ring.ok()) return false;
+    auto xlb =
+        measure_disruption(name, s.backends, s.ring_size, s.ring, Change::kRemove, banded_race);
+    auto classic = measure_disruption(name, s.backends, s.ring_size, *classic_ring, Change::kRemove,
+                                      maglev_turns);
+    if (!xlb || !classic) return false;
+    emit(opts, kSuite, name, "disruption_ratio", xlb->mean, "ratio",
+         {{"target", kDisruptionTarget},
+          {"worst", xlb->worst},
+          {"maglev_turns", classic->mean},
+          {"maglev_turns_worst", classic->worst},
+          {"sweep", "remove_one_vs_n"},
+          {"trials", kDisruptionTrials},
+          {"ring_size", s.ring_size},
+          {"gain_per_change", static_cast<double>(s.ring_size) / n / n},
+          {"backends", n}});
+  }
   return true;
 }
 
@@ -231,6 +315,7 @@ int run_maglev_suite(const Options& opts) {
   if (!emit_disruption(opts, "add_one_n1000_auto", n1000, Change::kAdd)) return 1;
   if (!emit_disruption(opts, "weight_double_n100", n100, Change::kDoubleWeight)) return 1;
   if (!emit_disruption(opts, "weight_double_n1000_auto", n1000, Change::kDoubleWeight)) return 1;
+  if (!emit_disruption_sweep(opts)) return 1;
   if (!emit_build_time(opts, n100)) return 1;
   if (!emit_build_time(opts, n1000)) return 1;
   if (!emit_diff_time(opts, n100)) return 1;
