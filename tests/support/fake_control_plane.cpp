@@ -48,6 +48,7 @@ Result<state::StatusView> FakeControlPlane::status() {
       .reconcile_seconds_sum = 0.001 * static_cast<double>(commits_ + failures_),
       .last_reconcile_seconds = 0.001,
       .last_error = "",
+      .discovery = discovery_,
   };
 }
 
@@ -157,6 +158,27 @@ Result<xlb_counters> FakeControlPlane::counters() {
   xlb_counters c{};
   for (uint32_t i = 0; i < XLB_CNT__MAX; ++i) c.c[i] = 10 * (i + 1);
   return c;
+}
+
+Result<state::PushView> FakeControlPlane::push_events(std::string_view body) {
+  std::lock_guard lock(mu_);
+  pushed_.emplace_back(body);
+  return push_reply_;
+}
+
+void FakeControlPlane::set_push_reply(Result<state::PushView> reply) {
+  std::lock_guard lock(mu_);
+  push_reply_ = std::move(reply);
+}
+
+std::vector<std::string> FakeControlPlane::pushed_bodies() const {
+  std::lock_guard lock(mu_);
+  return pushed_;
+}
+
+void FakeControlPlane::set_discovery(std::optional<state::DiscoveryView> view) {
+  std::lock_guard lock(mu_);
+  discovery_ = std::move(view);
 }
 
 void FakeControlPlane::fail_next_mutation(Error error) {

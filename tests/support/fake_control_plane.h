@@ -13,6 +13,7 @@
 // Thread-safe: one mutex around everything, as in xlbd.
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -34,12 +35,19 @@ class FakeControlPlane : public state::ControlPlane {
                             const std::vector<state::BackendSpec>& proposed) override;
   Result<state::LookupView> lookup(const state::VipKey& vip, const Endpoint& client) override;
   Result<xlb_counters> counters() override;
+  // Records the body and answers with what set_push_reply() gave (default: 409-style
+  // operation_not_supported, as an xlbd without discovery).
+  Result<state::PushView> push_events(std::string_view body) override;
 
   // The next mutate() fails with `error` after its change and validation passed, as a failed
   // map write would; the state stays as it was.
   void fail_next_mutation(Error error);
   // Every read fails with `error` until cleared (nullopt).
   void fail_reads(std::optional<Error> error);
+  void set_push_reply(Result<state::PushView> reply);
+  std::vector<std::string> pushed_bodies() const;
+  // status().discovery from now on.
+  void set_discovery(std::optional<state::DiscoveryView> view);
   // The state now, without going through the interface.
   state::DesiredState snapshot() const;
   // Successful mutations so far.
@@ -61,6 +69,10 @@ class FakeControlPlane : public state::ControlPlane {
   std::optional<Error> fail_reads_;
   uint64_t commits_ = 0;
   uint64_t failures_ = 0;
+  Result<state::PushView> push_reply_ =
+      Error::from_errno(ENOTSUP, "discovery is not configured (fake)");
+  std::vector<std::string> pushed_;
+  std::optional<state::DiscoveryView> discovery_;
 };
 
 }  // namespace xlb::test

@@ -713,5 +713,83 @@ TEST_F(ApiTest, ConcurrentMutationsAllLand) {
   EXPECT_EQ(fake_.snapshot().vips.at(key("198.18.200.1:80/tcp")).backends.size(), 2u + 32u);
 }
 
+
+// ---- POST /v1/events (discovery push) ------------------------------------------------------
+
+TEST_F(ApiTest, PushWithoutDiscoveryIsAConflict) {
+  EXPECT_HTTP_ERROR(api().post("/v1/events", {{"events", json::array()}}), 409,
+                    "discovery is not configured");
+  EXPECT_EQ(fake_.pushed_bodies().size(), 1u);
+}
+
+TEST_F(ApiTest, PushAcceptedIs202AndForwardsTheBodyUnchanged) {
+  fake_.set_push_reply(state::PushView{.source = "hooks", .replace = false, .accepted = 2,
+                                       .rejected = {}});
+  json body = {{"source", "hooks"},
+               {"events",
+                {{{"kind", "upsert_backend"},
+                  {"vip", "198.18.200.1:80/tcp"},
+                  {"backend", {{"address", "198.18.3.21"}, {"weight", 2}}}},
+                 {{"kind", "remove_vip"}, {"vip", "198.18.200.9:80/tcp"}}}}};
+  auto r = api().post("/v1/events", body);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ((*r)["source"], "hooks");
+  EXPECT_EQ((*r)["accepted"], 2);
+  EXPECT_EQ((*r)["rejected"], json::array());
+  ASSERT_EQ(fake_.pushed_bodies().size(), 1u);
+  EXPECT_EQ(json::parse(fake_.pushed_bodies()[0]), body);
+}
+
+TEST_F(ApiTest, PushWithRejectionsIs400NamingEachBadEvent) {
+  fake_.set_push_reply(state::PushView{
+      .source = "hooks",
+      .replace = false,
+      .accepted = 0,
+      .rejected = {{1, "bad_address", "events[1].backend.address: 'x' is not an address"},
+                   {2, "bad_weight", "events[2].backend.weight: 70000 is over 65535"}}});
+  EXPECT_HTTP_ERROR(api().post("/v1/events", {{"events", json::array()}}), 400,
+                    "2 event(s) rejected, none of the body was applied: events[1]: bad_address");
+  EXPECT_HTTP_ERROR(api().post("/v1/events", {{"events", json::array()}}), 400,
+                    "events[2]: bad_weight: events[2].backend.weight: 70000");
+}
+
+TEST_F(ApiTest, PushBodyLevelErrorsAre400) {
+  fake_.set_push_reply(Error::invalid("unknown_source: push: source: 'x' is not a push source"));
+  EXPECT_HTTP_ERROR(api().post("/v1/events", {{"source", "x"}, {"events", json::array()}}), 400,
+                    "unknown_source");
+}
+
+TEST_F(ApiTest, StatusShowsDiscoverySources) {
+  auto s = api().get("/v1/status");
+  ASSERT_TRUE(s.ok());
+  EXPECT_TRUE((*s)["discovery"].is_null());
+  state::DiscoveryView d;
+  d.debounce_ms = 50;
+  d.generation = 7;
+  d.discovered_backends = 3;
+  d.sources.push_back({.name = "registry",
+                       .type = "etcd",
+                       .priority = 100,
+                       .state = "stale",
+                       .detail = "http://127.0.0.1:2379: connection refused",
+                       .revision = 42,
+                       .last_good_unix = 1.8e9,
+                       .events_applied = 9,
+                       .events_rejected = 1,
+                       .rejected_by_reason = {{"bad_weight", 1}},
+                       .last_rejection = "weight",
+                       .stale_total = 1});
+  fake_.set_discovery(d);
+  s = api().get("/v1/status");
+  ASSERT_TRUE(s.ok());
+  const json& disc = (*s)["discovery"];
+  EXPECT_EQ(disc["generation"], 7);
+  EXPECT_EQ(disc["discovered_backends"], 3);
+  ASSERT_EQ(disc["sources"].size(), 1u);
+  EXPECT_EQ(disc["sources"][0]["state"], "stale");
+  EXPECT_EQ(disc["sources"][0]["revision"], 42);
+  EXPECT_EQ(disc["sources"][0]["rejected_by_reason"]["bad_weight"], 1);
+}
+
 }  // namespace
 }  // namespace xlb::api

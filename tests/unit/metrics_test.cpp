@@ -138,6 +138,9 @@ class FakeControlPlane : public state::ControlPlane {
   Result<state::LookupView> lookup(const state::VipKey&, const Endpoint&) override {
     return Error::invalid("fake: unused");
   }
+  Result<state::PushView> push_events(std::string_view) override {
+    return Error::invalid("fake: unused");
+  }
 
  private:
   std::mutex mu_;
@@ -397,6 +400,43 @@ TEST_F(ExporterTest, StatusFamilies) {
   EXPECT_EQ(s.types["xlb_last_reconcile_seconds"], "gauge");
   ASSERT_TRUE(s.value("xlb_last_reconcile_seconds").has_value());
   EXPECT_DOUBLE_EQ(*s.value("xlb_last_reconcile_seconds"), 0.05);
+}
+
+TEST_F(ExporterTest, DiscoveryFamiliesOnlyWithDiscovery) {
+  auto s = scrape(port_);
+  EXPECT_TRUE(s.series("xlb_discovery_source_stale").empty());
+  state::DiscoveryView d;
+  d.generation = 4;
+  d.update_errors = 1;
+  d.discovered_backends = 12;
+  d.sources.push_back({.name = "registry", .type = "etcd", .state = "stale",
+                       .last_good_unix = 1.8e9, .events_applied = 30, .events_rejected = 2,
+                       .rejected_by_reason = {{"bad_weight", 2}}, .stale_total = 1,
+                       .resyncs_total = 3, .full_resyncs_total = 1});
+  d.sources.push_back({.name = "hooks", .type = "push", .state = "connected"});
+  fake_->update([&](FakeState& f) { f.status.discovery = d; });
+  s = scrape(port_);
+  EXPECT_EQ(s.types["xlb_discovery_source_stale"], "gauge");
+  EXPECT_EQ(s.value("xlb_discovery_source_stale", {{"source", "registry"}}), 1);
+  EXPECT_EQ(s.value("xlb_discovery_source_stale", {{"source", "hooks"}}), 0);
+  EXPECT_EQ(s.value("xlb_discovery_source_state",
+                    {{"source", "registry"}, {"type", "etcd"}, {"state", "stale"}}),
+            1);
+  EXPECT_EQ(s.value("xlb_discovery_source_state",
+                    {{"source", "registry"}, {"type", "etcd"}, {"state", "connected"}}),
+            0);
+  EXPECT_EQ(s.value("xlb_discovery_events_total", {{"source", "registry"}, {"result", "applied"}}),
+            30);
+  EXPECT_EQ(s.value("xlb_discovery_events_rejected_total",
+                    {{"source", "registry"}, {"reason", "bad_weight"}}),
+            2);
+  EXPECT_EQ(s.value("xlb_discovery_source_resyncs_total", {{"source", "registry"}, {"kind", "full"}}),
+            1);
+  EXPECT_EQ(s.value("xlb_discovery_updates_total"), 4);
+  EXPECT_EQ(s.value("xlb_discovery_update_errors_total"), 1);
+  EXPECT_EQ(s.value("xlb_discovery_backends"), 12);
+  EXPECT_TRUE(s.series("xlb_discovery_source_last_good_timestamp_seconds").size() == 1u)
+      << "only sources that were ever current have one";
 }
 
 TEST_F(ExporterTest, VipFamilies) {

@@ -274,6 +274,27 @@ class Resources {
     return ok(health_json(*vips));
   }
 
+  // 202: queued (applied within the debounce window); 400: nothing queued, every bad event is
+  // listed; 409: no push source configured.
+  Reply push_events(const Request& req) {
+    auto pushed = cp_.push_events(req.body);
+    if (!pushed) return reply_for(pushed.error());
+    OutJson body = push_json(*pushed);
+    if (pushed->rejected.empty()) return ok(std::move(body), 202);
+    // The message names the bad events itself: clients that show only "error" stay useful.
+    std::string message = std::to_string(pushed->rejected.size()) +
+                          " event(s) rejected, none of the body was applied:";
+    constexpr size_t kShown = 5;
+    for (size_t i = 0; i < pushed->rejected.size() && i < kShown; ++i) {
+      const auto& r = pushed->rejected[i];
+      message += (i ? "; " : " ") + std::string("events[") + std::to_string(r.index) +
+                 "]: " + r.reason + ": " + r.message;
+    }
+    if (pushed->rejected.size() > kShown) message += "; ... (all in \"rejected\")";
+    body["error"] = std::move(message);
+    return ok(std::move(body), 400);
+  }
+
  private:
   static Result<VipKey> path_vip(const Request& req) {
     return parse_vip_text(req.args.at(0), "VIP in path");
@@ -311,7 +332,15 @@ Error http_error(int status, std::string message) {
 
 Reply reply_for(const Error& error) {
   int status = http_status(error);
-  if (status == 0) status = error.code == std::errc::invalid_argument ? 400 : 500;
+  if (status == 0) {
+    if (error.code == std::errc::invalid_argument) {
+      status = 400;
+    } else if (error.code == std::errc::operation_not_supported) {
+      status = 409;  // asks for something this xlbd is not configured to do
+    } else {
+      status = 500;
+    }
+  }
   return error_reply(status, status >= 500 ? error.to_string() : error.message);
 }
 
@@ -337,6 +366,7 @@ void add_routes(Router& router, state::ControlPlane& control) {
   add("POST", "/v1/plan", &Resources::plan);
   add("GET", "/v1/lookup", &Resources::lookup, {"vip", "from"});
   add("GET", "/v1/health", &Resources::health);
+  add("POST", "/v1/events", &Resources::push_events);
 }
 
 }  // namespace xlb::api::detail

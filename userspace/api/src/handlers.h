@@ -3,7 +3,8 @@
 //
 // Errors map to statuses in one place (reply_for): an Error in http_category() keeps its status
 // (the handlers' own 404 / 409, also when returned from inside a mutate() change), an invalid
-// argument (input, state::validate) is 400, anything else (reconcile, maps, reading counters)
+// argument (input, state::validate) is 400, operation_not_supported (a feature this xlbd is not
+// configured for, e.g. push without a push source) is 409, anything else (reconcile, maps, reading counters)
 // is 500 with the control plane's message.
 #pragma once
 

@@ -28,7 +28,58 @@ OutJson status_json(const state::StatusView& s) {
       {"reconcile_seconds_sum", s.reconcile_seconds_sum},
       {"last_reconcile_seconds", s.last_reconcile_seconds},
       {"last_error", s.last_error},
+      {"discovery", s.discovery ? discovery_json(*s.discovery) : OutJson(nullptr)},
   };
+}
+
+OutJson discovery_json(const state::DiscoveryView& d) {
+  OutJson sources = OutJson::array();
+  for (const auto& s : d.sources) {
+    OutJson by_reason = OutJson::object();
+    for (const auto& [reason, n] : s.rejected_by_reason) by_reason[reason] = n;
+    sources.push_back({
+        {"name", s.name},
+        {"type", s.type},
+        {"priority", s.priority},
+        {"state", s.state},
+        {"detail", s.detail},
+        {"revision", s.revision ? OutJson(*s.revision) : OutJson(nullptr)},
+        {"last_good_unix", s.last_good_unix ? OutJson(*s.last_good_unix) : OutJson(nullptr)},
+        {"events_applied", s.events_applied},
+        {"events_rejected", s.events_rejected},
+        {"rejected_by_reason", std::move(by_reason)},
+        {"last_rejection", s.last_rejection},
+        {"stale_total", s.stale_total},
+        {"reconnects_total", s.reconnects_total},
+        {"resyncs_total", s.resyncs_total},
+        {"full_resyncs_total", s.full_resyncs_total},
+        {"problems", s.problems},
+    });
+  }
+  return {
+      {"debounce_ms", d.debounce_ms},
+      {"generation", d.generation},
+      {"update_errors", d.update_errors},
+      {"last_error", d.last_error},
+      {"events_accepted", d.events_accepted},
+      {"events_rejected", d.events_rejected},
+      {"queued_events", d.queued_events},
+      {"discovered_vips", d.discovered_vips},
+      {"discovered_backends", d.discovered_backends},
+      {"merge_notes", d.merge_notes},
+      {"sources", std::move(sources)},
+  };
+}
+
+OutJson push_json(const state::PushView& p) {
+  OutJson rejected = OutJson::array();
+  for (const auto& r : p.rejected) {
+    rejected.push_back({{"index", r.index}, {"reason", r.reason}, {"message", r.message}});
+  }
+  return {{"source", p.source},
+          {"replace", p.replace},
+          {"accepted", p.accepted},
+          {"rejected", std::move(rejected)}};
 }
 
 OutJson backend_json(const state::BackendView& b) {

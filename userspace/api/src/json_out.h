@@ -28,5 +28,7 @@ OutJson vip_stats_json(const state::VipView& vip);
 OutJson plan_json(const state::VipKey& vip, const maglev::Plan& plan);
 OutJson lookup_json(const state::VipKey& vip, const Endpoint& from, const state::LookupView& view);
 OutJson health_json(const std::vector<state::VipView>& vips);
+OutJson discovery_json(const state::DiscoveryView& discovery);
+OutJson push_json(const state::PushView& push);
 
 }  // namespace xlb::api::detail

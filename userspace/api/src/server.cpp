@@ -27,7 +27,9 @@ namespace {
 
 using OutJson = nlohmann::ordered_json;
 
-constexpr size_t kMaxBodyBytes = 1 << 20;
+// A full-sync push (POST /v1/events with "replace") carries a whole registry in one body:
+// 16 MiB is about 100,000 backend events, the discovery module's own limit per body.
+constexpr size_t kMaxBodyBytes = 16 << 20;
 constexpr size_t kWorkerThreads = 4;  // per listener; requests are short
 constexpr auto kStartTimeout = std::chrono::seconds(5);
 

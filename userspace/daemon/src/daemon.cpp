@@ -10,10 +10,13 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <yaml-cpp/yaml.h>
 
 #include "balancer_writer.h"
 #include "xlb/api/server.h"
 #include "xlb/dataplane/flow.h"
+#include "xlb/discovery/discovery.h"
+#include "xlb/discovery/merge.h"
 #include "xlb/health/monitor.h"
 #include "xlb/maglev/maglev.h"
 #include "xlb/metrics/exporter.h"
@@ -61,7 +64,47 @@ std::vector<std::string> restart_only_changes(const state::GlobalConfig& a,
   return out;
 }
 
+state::DiscoverySourceView source_view(const discovery::SourceStatus& s) {
+  state::DiscoverySourceView v;
+  v.name = s.name;
+  v.type = std::string(discovery::to_string(s.type));
+  v.priority = s.priority;
+  v.state = std::string(discovery::to_string(s.state));
+  v.detail = s.detail;
+  v.revision = s.revision;
+  if (s.last_good) {
+    v.last_good_unix = std::chrono::duration<double>(s.last_good->time_since_epoch()).count();
+  }
+  v.events_applied = s.events_applied;
+  v.events_rejected = s.events_rejected;
+  for (int r = 1; r <= discovery::kRejectKinds; r++) {
+    if (uint64_t n = s.rejected_by_reason[static_cast<size_t>(r)]; n > 0) {
+      v.rejected_by_reason[std::string(discovery::to_string(static_cast<discovery::Reject>(r)))] =
+          n;
+    }
+  }
+  v.last_rejection = s.last_rejection;
+  v.stale_total = s.stale_total;
+  v.reconnects_total = s.reconnects_total;
+  v.resyncs_total = s.resyncs_total;
+  v.full_resyncs_total = s.full_resyncs_total;
+  v.problems = s.problems;
+  return v;
+}
+
 }  // namespace
+
+Result<DaemonConfig> load_daemon_config(const std::string& path) {
+  auto cfg = state::load_config(path);
+  if (!cfg) return cfg.error();
+  DaemonConfig out{.config = std::move(*cfg), .discovery = std::nullopt};
+  if (out.config.discovery) {
+    auto d = discovery::parse_discovery_config(*out.config.discovery, path);
+    if (!d) return d.error();
+    out.discovery = std::move(*d);
+  }
+  return out;
+}
 
 Result<state::DataplaneSnapshot> snapshot(const dataplane::Balancer& lb) {
   state::DataplaneSnapshot snap;
@@ -90,9 +133,10 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const DaemonOptions& opts) {
 Status Daemon::init(const DaemonOptions& opts) {
   opts_ = opts;
   started_ = std::chrono::steady_clock::now();
-  auto cfg = state::load_config(opts.config_path);
+  auto cfg = load_daemon_config(opts.config_path);
   if (!cfg) return cfg.error();
-  config_ = std::move(*cfg);
+  config_ = std::move(cfg->config);
+  discovery_config_ = std::move(cfg->discovery);
   if (opts.interface_override) config_.global.interface = *opts.interface_override;
   const auto& g = config_.global;
 
@@ -130,7 +174,6 @@ Status Daemon::init(const DaemonOptions& opts) {
   });
   if (!monitor) return monitor.error();
   health_ = std::move(*monitor);
-  health_->set_targets(config_.state);
   health_thread_ = std::thread([this] { health_worker(); });
   if (adopted_) {
     auto snap = snapshot(*lb_);
@@ -141,10 +184,12 @@ Status Daemon::init(const DaemonOptions& opts) {
   }
   {
     std::lock_guard lock(mu_);
-    XLB_TRY(reconcile_locked(config_.state));
+    XLB_TRY(apply_locked(config_.state, discovered_));
   }
   // Attach only once the maps hold the configuration, so the first packet already sees it.
   XLB_TRY(attach_or_upgrade());
+  // Discovered backends join as their sources deliver (the configured state serves meanwhile).
+  XLB_TRY(configure_discovery(discovery_config_));
 
   std::optional<std::string> token;
   if (g.api_token_file) {
@@ -210,8 +255,68 @@ void Daemon::health_worker() {
     }
     std::lock_guard lock(mu_);
     if (stopped_) return;
-    (void)reconcile_locked(config_.state);  // errors are logged and counted there
+    (void)reconcile_locked(served_);  // errors are logged and counted there
   }
+}
+
+Status Daemon::apply_locked(const state::DesiredState& configured,
+                            const discovery::Snapshot& discovered) {
+  const auto& limits = config_.global.limits;
+  auto merged = discovery::merge(configured, discovered, limits);
+  XLB_TRY(state::validate(merged.state, limits.max_vips, limits.max_backends));
+  XLB_TRY(reconcile_locked(merged.state));
+  if (merged.notes != merge_notes_) {
+    for (const auto& note : merged.notes) spdlog::warn("discovery: {}", note);
+  }
+  served_ = std::move(merged.state);
+  merge_notes_ = std::move(merged.notes);
+  if (&discovered != &discovered_) discovered_ = discovered;
+  health_->set_targets(served_);
+  return {};
+}
+
+Status Daemon::configure_discovery(const std::optional<discovery::DiscoveryConfig>& config) {
+  std::lock_guard serial(discovery_mu_);
+  std::shared_ptr<discovery::Discovery> running;
+  {
+    std::lock_guard lock(discovery_ptr_mu_);
+    running = discovery_;
+  }
+  if (running && config) return running->reconfigure(*config);
+  if (running) {
+    // The section was removed: its entries leave the served state.
+    running->stop();
+    {
+      std::lock_guard lock(discovery_ptr_mu_);
+      discovery_.reset();
+    }
+    std::lock_guard lock(mu_);
+    if (auto st = apply_locked(config_.state, discovery::Snapshot{}); !st) {
+      return Error::invalid("discovery stopped, but removing its entries failed (" +
+                            st.error().message + "); they stay until the next change");
+    }
+    spdlog::info("discovery stopped; its entries were removed");
+    return {};
+  }
+  if (!config) return {};
+  auto started = discovery::Discovery::start(*config, [this](const discovery::Update& u) {
+    std::lock_guard lock(mu_);
+    if (stopped_) return Status(Error::invalid("xlbd is stopping"));
+    auto st = apply_locked(config_.state, u.discovered);
+    if (st) {
+      spdlog::info("discovery update {} applied: {} VIP(s) changed", u.generation,
+                   u.changed.size());
+    } else {
+      spdlog::error("discovery update refused, the served state stays: {}",
+                    st.error().to_string());
+    }
+    return st;
+  });
+  if (!started) return started.error();
+  std::lock_guard lock(discovery_ptr_mu_);
+  discovery_ = std::move(*started);
+  spdlog::info("discovery started with {} source(s)", config->sources.size());
+  return {};
 }
 
 Status Daemon::reconcile_locked(const state::DesiredState& desired) {
@@ -249,13 +354,31 @@ Status Daemon::reconcile_locked(const state::DesiredState& desired) {
 }
 
 Status Daemon::reload() {
-  auto cfg = state::load_config(opts_.config_path);
-  if (!cfg) {
-    spdlog::error("reload: {}; the running configuration stays", cfg.error().to_string());
-    return cfg.error();
+  auto loaded = load_daemon_config(opts_.config_path);
+  if (!loaded) {
+    spdlog::error("reload: {}; the running configuration stays", loaded.error().to_string());
+    return loaded.error();
   }
+  state::Config* cfg = &loaded->config;
   if (opts_.interface_override) cfg->global.interface = *opts_.interface_override;
+  XLB_TRY(reload_locked(*cfg));
+  // Sources follow once the new configured state is served; their changes arrive as updates.
+  {
+    std::lock_guard lock(mu_);
+    discovery_config_ = loaded->discovery;
+  }
+  if (auto st = configure_discovery(loaded->discovery); !st) {
+    spdlog::error("reload: discovery: {}", st.error().to_string());
+    return st;
+  }
+  spdlog::info("reloaded {}", opts_.config_path);
+  return reload_warning_;
+}
+
+Status Daemon::reload_locked(const state::Config& loaded) {
+  const state::Config* cfg = &loaded;
   std::lock_guard lock(mu_);
+  reload_warning_ = {};
   auto fixed = restart_only_changes(config_.global, cfg->global);
   state::GlobalConfig next = cfg->global;
   if (!fixed.empty()) {
@@ -271,25 +394,19 @@ Status Daemon::reload() {
     next.metrics_listen = config_.global.metrics_listen;
   }
   // The file was checked against its own limits; the running ones are what count.
-  if (auto st = state::validate(cfg->state, next.limits.max_vips, next.limits.max_backends);
-      !st) {
-    spdlog::error("reload: {}; the running configuration stays", st.error().to_string());
-    return st;
-  }
   if (next.next_hop_mac && *next.next_hop_mac != next_hop_) next_hop_ = *next.next_hop_mac;
   state::GlobalConfig previous = config_.global;
   config_.global = next;
-  if (auto st = reconcile_locked(cfg->state); !st) {
+  if (auto st = apply_locked(cfg->state, discovered_); !st) {
     config_.global = previous;
+    spdlog::error("reload: {}; the running configuration stays", st.error().to_string());
     return st;
   }
   config_.state = cfg->state;
-  health_->set_targets(config_.state);
-  spdlog::info("reloaded {}", opts_.config_path);
   if (!fixed.empty()) {
     std::string names;
     for (const auto& f : fixed) names += (names.empty() ? "" : ", ") + f;
-    return Error::invalid("reloaded, but these settings need a restart of xlbd: " + names);
+    reload_warning_ = Error::invalid("reloaded, but these settings need a restart of xlbd: " + names);
   }
   return {};
 }
@@ -302,6 +419,15 @@ void Daemon::stop() {
   }
   if (health_thread_.joinable()) health_thread_.join();
   if (health_) health_->stop();
+  {
+    std::lock_guard serial(discovery_mu_);
+    std::shared_ptr<discovery::Discovery> running;
+    {
+      std::lock_guard lock(discovery_ptr_mu_);
+      running = std::move(discovery_);
+    }
+    if (running) running->stop();  // outside mu_: stop() waits for a running callback
+  }
   std::lock_guard lock(mu_);
   if (stopped_) return;
   stopped_ = true;
@@ -343,6 +469,27 @@ Result<state::StatusView> Daemon::status() {
   s.reconcile_seconds_sum = reconcile_seconds_sum_;
   s.last_reconcile_seconds = last_reconcile_seconds_;
   s.last_error = last_error_;
+  std::shared_ptr<discovery::Discovery> d;
+  {
+    std::lock_guard ptr_lock(discovery_ptr_mu_);
+    d = discovery_;
+  }
+  if (d && discovery_config_) {
+    state::DiscoveryView v;
+    v.debounce_ms = discovery_config_->debounce_ms;
+    auto stats = d->stats();
+    v.generation = stats.generation;
+    v.update_errors = stats.engine.update_errors;
+    v.last_error = stats.engine.last_error;
+    v.events_accepted = stats.engine.events_accepted;
+    v.events_rejected = stats.engine.events_rejected;
+    v.queued_events = stats.queued_events;
+    v.discovered_vips = discovered_.vips.size();
+    for (const auto& [key, vip] : discovered_.vips) v.discovered_backends += vip.backends.size();
+    v.merge_notes = merge_notes_;
+    for (const auto& src : d->sources()) v.sources.push_back(source_view(src));
+    s.discovery = std::move(v);
+  }
   return s;
 }
 
@@ -353,7 +500,7 @@ Result<std::vector<state::VipView>> Daemon::vips() {
   if (health_) snap = health_->snapshot();
   for (const auto& h : snap.backends) health[{h.vip, h.backend}] = &h;
   std::vector<state::VipView> out;
-  for (const auto& [key, spec] : config_.state.vips) {
+  for (const auto& [key, spec] : served_.vips) {
     state::VipView v;
     v.spec = spec;
     const state::AppliedVip* applied = reconciler_->applied_vip(key);
@@ -406,7 +553,7 @@ Result<std::vector<state::VipView>> Daemon::vips() {
 
 Result<state::DesiredState> Daemon::desired() {
   std::lock_guard lock(mu_);
-  return config_.state;
+  return served_;
 }
 
 Status Daemon::mutate(const std::function<Status(state::DesiredState&)>& change) {
@@ -419,17 +566,16 @@ Status Daemon::mutate(const std::function<Status(state::DesiredState&)>& change)
   }
   XLB_TRY(state::validate(next, config_.global.limits.max_vips,
                           config_.global.limits.max_backends));
-  XLB_TRY(reconcile_locked(next));
+  XLB_TRY(apply_locked(next, discovered_));
   config_.state = std::move(next);
-  health_->set_targets(config_.state);
   return {};
 }
 
 Result<maglev::Plan> Daemon::plan(const state::VipKey& vip,
                                   const std::vector<state::BackendSpec>& proposed) {
   std::lock_guard lock(mu_);
-  auto it = config_.state.vips.find(vip);
-  if (it == config_.state.vips.end()) return Error::invalid("no VIP " + vip.to_string());
+  auto it = served_.vips.find(vip);
+  if (it == served_.vips.end()) return Error::invalid("no VIP " + vip.to_string());
   auto to_maglev = [](const std::vector<state::BackendSpec>& specs) {
     std::vector<maglev::Backend> out;
     uint32_t i = 0;
@@ -475,6 +621,31 @@ Result<state::LookupView> Daemon::lookup(const state::VipKey& vip, const Endpoin
 Result<xlb_counters> Daemon::counters() {
   std::lock_guard lock(mu_);
   return lb_->counters();
+}
+
+Result<state::PushView> Daemon::push_events(std::string_view body) {
+  std::shared_ptr<discovery::Discovery> d;
+  {
+    std::lock_guard lock(discovery_ptr_mu_);
+    d = discovery_;
+  }
+  if (!d) {
+    return Error::from_errno(ENOTSUP,
+                             "discovery is not configured: add a discovery section with a source "
+                             "of type push and reload (docs/discovery.md)");
+  }
+  auto reply = d->push(body);
+  if (!reply) {
+    auto reason = discovery::reject_of(reply.error());
+    return Error::invalid(std::string(reason ? discovery::to_string(*reason) : "rejected") +
+                          ": " + reply.error().message);
+  }
+  state::PushView v{.source = reply->source, .replace = reply->replace,
+                    .accepted = reply->accepted, .rejected = {}};
+  for (const auto& r : reply->rejected) {
+    v.rejected.push_back({r.index, std::string(discovery::to_string(r.reason)), r.message});
+  }
+  return v;
 }
 
 }  // namespace xlb::daemon

@@ -38,12 +38,13 @@ int main(int argc, char** argv) {
   spdlog::set_level(level);
 
   if (!FLAGS_check_config.empty()) {
-    auto cfg = xlb::state::load_config(FLAGS_check_config);
+    auto cfg = xlb::daemon::load_daemon_config(FLAGS_check_config);
     if (!cfg) {
       std::fprintf(stderr, "%s\n", cfg.error().to_string().c_str());
       return 1;
     }
-    std::printf("%s: valid (%zu VIPs)\n", FLAGS_check_config.c_str(), cfg->state.vips.size());
+    std::printf("%s: valid (%zu VIPs, %zu discovery sources)\n", FLAGS_check_config.c_str(),
+                cfg->config.state.vips.size(), cfg->discovery ? cfg->discovery->sources.size() : 0);
     return 0;
   }
 

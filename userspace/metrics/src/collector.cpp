@@ -124,6 +124,65 @@ void add_status(const state::StatusView& s, std::vector<MetricFamily>& out) {
       {}, s.last_reconcile_seconds);
 }
 
+// Service discovery (docs/discovery.md): absent when xlbd has no discovery section.
+void add_discovery(const state::DiscoveryView& d, std::vector<MetricFamily>& out) {
+  static constexpr std::array<std::string_view, 4> kStates{"starting", "connected", "stale",
+                                                           "error"};
+  MetricFamily state = family(
+      "xlb_discovery_source_state",
+      "1 for the state each discovery source is in (stale/error: its last good entries are "
+      "served while it retries)",
+      MetricType::Gauge);
+  MetricFamily stale = family(
+      "xlb_discovery_source_stale", "1 while a source is stale or in error", MetricType::Gauge);
+  MetricFamily last_good = family("xlb_discovery_source_last_good_timestamp_seconds",
+                                            "last time the source was known current (Unix)",
+                                            MetricType::Gauge);
+  MetricFamily events = family(
+      "xlb_discovery_events_total", "events from a source, by result", MetricType::Counter);
+  MetricFamily rejected = family("xlb_discovery_events_rejected_total",
+                                           "events refused, by source and reason",
+                                           MetricType::Counter);
+  MetricFamily stale_total = family(
+      "xlb_discovery_source_stale_total", "times a source left connected", MetricType::Counter);
+  MetricFamily resyncs = family("xlb_discovery_source_resyncs_total",
+                                          "resyncs of a source, by kind (resume, full)",
+                                          MetricType::Counter);
+  for (const auto& src : d.sources) {
+    for (auto st : kStates) {
+      add(state, {{"source", src.name}, {"type", src.type}, {"state", std::string(st)}},
+          src.state == st ? 1 : 0);
+    }
+    add(stale, {{"source", src.name}}, src.state == "stale" || src.state == "error" ? 1 : 0);
+    if (src.last_good_unix) add(last_good, {{"source", src.name}}, *src.last_good_unix);
+    add(events, {{"source", src.name}, {"result", "applied"}},
+        static_cast<double>(src.events_applied));
+    add(events, {{"source", src.name}, {"result", "rejected"}},
+        static_cast<double>(src.events_rejected));
+    for (const auto& [reason, n] : src.rejected_by_reason) {
+      add(rejected, {{"source", src.name}, {"reason", reason}}, static_cast<double>(n));
+    }
+    add(stale_total, {{"source", src.name}}, static_cast<double>(src.stale_total));
+    add(resyncs, {{"source", src.name}, {"kind", "resume"}},
+        static_cast<double>(src.resyncs_total));
+    add(resyncs, {{"source", src.name}, {"kind", "full"}},
+        static_cast<double>(src.full_resyncs_total));
+  }
+  for (auto* f : {&state, &stale, &last_good, &events, &rejected, &stale_total, &resyncs}) {
+    out.push_back(std::move(*f));
+  }
+  add(out.emplace_back(family("xlb_discovery_updates_total",
+                              "discovery updates applied to the data plane", MetricType::Counter)),
+      {}, static_cast<double>(d.generation));
+  add(out.emplace_back(family("xlb_discovery_update_errors_total",
+                              "discovery updates refused (served state kept; retried)",
+                              MetricType::Counter)),
+      {}, static_cast<double>(d.update_errors));
+  add(out.emplace_back(family("xlb_discovery_backends", "backends discovery provides now",
+                              MetricType::Gauge)),
+      {}, static_cast<double>(d.discovered_backends));
+}
+
 void add_vips(const std::vector<state::VipView>& vips, std::vector<MetricFamily>& out) {
   // Every backend state gets a series, so that a state change never leaves a stale 1 behind.
   constexpr std::array kStates{state::BackendState::kActive, state::BackendState::kDraining,
@@ -242,6 +301,7 @@ std::vector<MetricFamily> Collector::Collect() const {
   // Each source exports what it could read; a failing one only drops its own families.
   if (auto status = read<state::StatusView>(kStatus, [this] { return cp_.status(); })) {
     add_status(*status, out);
+    if (status->discovery) add_discovery(*status->discovery, out);
   } else {
     up = false;
   }

@@ -21,6 +21,8 @@
 #include <thread>
 
 #include "xlb/dataplane/attach.h"
+#include "xlb/discovery/config.h"
+#include "xlb/discovery/store.h"
 #include "xlb/dataplane/balancer.h"
 #include "xlb/state/config.h"
 #include "xlb/state/control_plane.h"
@@ -35,6 +37,9 @@ class Exporter;
 namespace xlb::health {
 class Monitor;
 }
+namespace xlb::discovery {
+class Discovery;
+}
 
 namespace xlb::daemon {
 
@@ -45,6 +50,14 @@ struct DaemonOptions {
 };
 
 class BalancerWriter;
+
+// The whole configuration file: the state module's part and the `discovery:` section, parsed
+// and checked together (all or nothing, errors as FILE:LINE:COL). `xlbd --check-config` is this.
+struct DaemonConfig {
+  state::Config config;
+  std::optional<discovery::DiscoveryConfig> discovery;  // absent: no discovery section
+};
+Result<DaemonConfig> load_daemon_config(const std::string& path);
 
 class Daemon final : public state::ControlPlane {
  public:
@@ -67,21 +80,44 @@ class Daemon final : public state::ControlPlane {
                             const std::vector<state::BackendSpec>& proposed) override;
   Result<state::LookupView> lookup(const state::VipKey& vip, const Endpoint& client) override;
   Result<xlb_counters> counters() override;
+  Result<state::PushView> push_events(std::string_view body) override;
 
  private:
   Daemon() = default;
   Status init(const DaemonOptions& opts);
   Status attach_or_upgrade();
+  // The state half of reload(): global settings and configured state, applied all or nothing.
+  Status reload_locked(const state::Config& loaded);
+  // The one path of every change: merges the configured state with what discovery found
+  // (discovery::merge), validates the result against the running limits and reconciles it.
+  // All or nothing: on success served_, discovered_ and the health targets follow; on error
+  // nothing changed.
+  Status apply_locked(const state::DesiredState& configured,
+                      const discovery::Snapshot& discovered);
   // Reconciles to `desired`, with health applied (down backends weight 0, slow start), and
   // the current global config; updates the reconcile statistics.
   Status reconcile_locked(const state::DesiredState& desired);
+  // Starts, reconfigures or stops discovery to match `config` (never with mu_ held: the
+  // discovery callback takes it).
+  Status configure_discovery(const std::optional<discovery::DiscoveryConfig>& config);
   // Runs on its own thread: reconciles whenever health checks changed a backend's weight, so
   // the checks' event loop never waits for map writes.
   void health_worker();
 
   std::mutex mu_;
   DaemonOptions opts_;
-  state::Config config_;
+  state::Config config_;  // config_.state: the configured state (file + API edits)
+  // What discovery found (last update applied) and what is served: merge(configured, found).
+  discovery::Snapshot discovered_;
+  state::DesiredState served_;
+  std::vector<std::string> merge_notes_;
+  std::optional<discovery::DiscoveryConfig> discovery_config_;
+  // Readers copy the pointer under discovery_ptr_mu_ and call it without any lock (its
+  // queries never wait for the callback); configure_discovery() is serialised by
+  // discovery_mu_ and never runs with mu_ held (stopping waits for the callback, which takes mu_).
+  std::shared_ptr<discovery::Discovery> discovery_;
+  std::mutex discovery_ptr_mu_;
+  std::mutex discovery_mu_;
   std::array<uint8_t, 6> next_hop_{};
   std::string pin_dir_;
   bool adopted_ = false;
@@ -102,6 +138,7 @@ class Daemon final : public state::ControlPlane {
   uint64_t reconcile_total_ = 0, reconcile_errors_ = 0;
   double reconcile_seconds_sum_ = 0, last_reconcile_seconds_ = 0;
   std::string last_error_;
+  Status reload_warning_;  // settings of the last reload that need a restart
 };
 
 // The MAC of the default IPv4 gateway on `ifname`, from the kernel's route and neighbour

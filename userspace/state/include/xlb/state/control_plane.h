@@ -6,8 +6,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "xlb/abi.h"
@@ -49,6 +51,49 @@ struct VipView {
   uint64_t bytes = 0;
 };
 
+// One service-discovery source (docs/discovery.md). `state`: starting, connected, stale (cannot
+// reach its registry: its last good entries stay in service) or error (reached but unusable).
+struct DiscoverySourceView {
+  std::string name;
+  std::string type;  // files / etcd / push
+  int priority = 0;
+  std::string state;
+  std::string detail;                   // why stale or error; the endpoint when connected
+  std::optional<int64_t> revision;      // etcd: last revision applied
+  std::optional<double> last_good_unix;  // last time it was known current
+  uint64_t events_applied = 0, events_rejected = 0;
+  std::map<std::string, uint64_t> rejected_by_reason;  // reason name -> count (non-zero only)
+  std::string last_rejection;
+  uint64_t stale_total = 0, reconnects_total = 0, resyncs_total = 0, full_resyncs_total = 0;
+  std::vector<std::string> problems;  // files: broken files that are ignored
+};
+
+struct DiscoveryView {
+  uint32_t debounce_ms = 0;
+  uint64_t generation = 0;     // successful updates applied to the data plane
+  uint64_t update_errors = 0;  // updates refused (validation, maps): retried with back-off
+  std::string last_error;      // of the last refused update, empty after a success
+  uint64_t events_accepted = 0, events_rejected = 0;
+  size_t queued_events = 0;
+  size_t discovered_vips = 0, discovered_backends = 0;  // in the last applied update
+  // What merging left out or overrode in the last update (name taken, limits, config wins).
+  std::vector<std::string> merge_notes;
+  std::vector<DiscoverySourceView> sources;
+};
+
+// The answer to POST /v1/events: with any rejection nothing was queued.
+struct PushView {
+  struct Rejection {
+    size_t index = 0;    // position in "events"
+    std::string reason;  // e.g. bad_weight
+    std::string message;
+  };
+  std::string source;
+  bool replace = false;
+  size_t accepted = 0;
+  std::vector<Rejection> rejected;
+};
+
 struct StatusView {
   std::string version;         // xlbd build version
   std::string interface;
@@ -64,6 +109,7 @@ struct StatusView {
   double reconcile_seconds_sum = 0;  // with reconcile_total: a Prometheus summary
   double last_reconcile_seconds = 0;
   std::string last_error;      // last failed reconcile, empty if none
+  std::optional<DiscoveryView> discovery;  // absent: no discovery section configured
 };
 
 struct LookupView {
@@ -91,6 +137,11 @@ class ControlPlane {
   virtual Result<LookupView> lookup(const VipKey& vip, const Endpoint& client) = 0;
   // Global counters of the data plane, summed over CPUs.
   virtual Result<xlb_counters> counters() = 0;
+  // POST /v1/events: queues a push body's events for the discovery module (applied within the
+  // debounce window). Errors: invalid argument = a body-level problem (not JSON, unknown
+  // source...; the message starts with the reason); operation_not_supported = no push source
+  // is configured. Per-event problems are in the reply, and then nothing was queued.
+  virtual Result<PushView> push_events(std::string_view body) = 0;
 };
 
 }  // namespace xlb::state
