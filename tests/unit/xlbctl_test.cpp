@@ -3,6 +3,7 @@
 // path, body) against a recording fake API, exit codes, tables, rates and the bash completion's
 // lists. tests/e2e/xlbctl_test.py runs the real binary against a real xlbd.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
@@ -801,6 +802,77 @@ TEST(Tables, MissingFieldsPrintDashes) {
   EXPECT_EQ(render_backends(Json::array({Json{{"address", "198.18.3.11"}}})),
             "ADDRESS      WEIGHT  STATE  EFFECTIVE  SLOTS  RING SHARE  PACKETS  BYTES\n"
             "198.18.3.11       -  -              -      -           -        -    0 B\n");
+}
+
+TEST(Tables, StatusShowsDiscoverySourcesAndMarksStaleOnes) {
+  Json status = {{"version", "0.1.0"}, {"discovery", nullptr}};
+  EXPECT_NE(render_status(status, "unix:/fake.sock", "0.1.0").find("discovery      not configured"),
+            std::string::npos);
+  status["discovery"] = {
+      {"debounce_ms", 50},
+      {"generation", 7},
+      {"update_errors", 0},
+      {"last_error", ""},
+      {"discovered_vips", 2},
+      {"discovered_backends", 5},
+      {"merge_notes", {"VIP 198.18.200.9:80/tcp: name 'web' is taken by configuration"}},
+      {"sources",
+       {{{"name", "registry"}, {"type", "etcd"}, {"priority", 100}, {"state", "stale"},
+         {"revision", 42}, {"events_applied", 9}, {"events_rejected", 1}, {"stale_total", 1},
+         {"detail", "http://127.0.0.1:2379: connection refused"}, {"problems", Json::array()}},
+        {{"name", "hooks"}, {"type", "push"}, {"priority", 300}, {"state", "connected"},
+         {"revision", nullptr}, {"events_applied", 3}, {"events_rejected", 0},
+         {"stale_total", 0}, {"detail", ""}}}}};
+  std::string text = render_status(status, "unix:/fake.sock", "0.1.0");
+  EXPECT_NE(text.find("2 source(s), 5 backend(s) in 2 VIP(s), update 7 (0 refused), debounce 50 ms"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("note: VIP 198.18.200.9:80/tcp: name 'web' is taken"), std::string::npos);
+  EXPECT_NE(text.find("SOURCE    TYPE  PRIO  STATE"), std::string::npos) << text;
+  EXPECT_NE(text.find("registry  etcd   100  stale (!)"), std::string::npos) << text;
+  EXPECT_NE(text.find("hooks     push   300  connected"), std::string::npos) << text;
+}
+
+TEST(Commands, EventsPushSendsTheFileAsTheBody) {
+  char path[] = "/tmp/xlbctl-events-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  Json events = {{{"kind", "remove_backend"},
+                  {"vip", "198.18.200.1:80/tcp"},
+                  {"backend", {{"address", "198.18.3.11"}}}}};
+  std::ofstream(path) << events.dump();
+
+  Cli cli;
+  cli.api.answers = {Json{{"source", "hooks"}, {"replace", true}, {"accepted", 1},
+                          {"rejected", Json::array()}}};
+  Outcome o = cli.run(w({"events", "push", "--source", "hooks", "--replace", path}));
+  EXPECT_EQ(o.code, kExitOk) << o.err;
+  ASSERT_EQ(cli.api.requests.size(), 1u);
+  EXPECT_EQ(cli.api.requests[0].method, "POST");
+  EXPECT_EQ(cli.api.requests[0].path, "/v1/events");
+  EXPECT_EQ(cli.api.requests[0].body,
+            (Json{{"events", events}, {"source", "hooks"}, {"replace", true}}));
+  EXPECT_NE(o.out.find("queued 1 event(s) for source hooks (replacing its content)"),
+            std::string::npos);
+
+  // Rejections: exit 1 with xlbd's message naming the bad events.
+  Cli refused;
+  refused.api.answers = {http(400, "1 event(s) rejected, none of the body was applied: "
+                                   "events[0]: bad_address: 'x' is not an address")};
+  Outcome r = refused.run(w({"events", "push", path}));
+  EXPECT_EQ(r.code, kExitRefused);
+  EXPECT_NE(r.err.find("events[0]: bad_address"), std::string::npos) << r.err;
+
+  // Not JSON, or missing: a usage error, nothing sent.
+  std::ofstream(path) << "{not json";
+  Cli bad;
+  EXPECT_EQ(bad.run(w({"events", "push", path})).code, kExitUsage);
+  EXPECT_EQ(bad.run(w({"events", "push", "/nonexistent/events.json"})).code, kExitUsage);
+  std::ofstream(path) << "42";
+  EXPECT_EQ(bad.run(w({"events", "push", path})).code, kExitUsage);
+  EXPECT_TRUE(bad.api.requests.empty());
+  unlink(path);
 }
 
 // ---- bash completion ----------------------------------------------------------------------

@@ -6,7 +6,7 @@
 # Install: source this file, or copy it to /usr/share/bash-completion/completions/xlbctl.
 # tests/unit/xlbctl_test.cpp checks that the lists below match xlbctl's command table.
 
-_xlbctl_top="status vip backend stats health plan lookup help"
+_xlbctl_top="status vip backend stats health plan lookup events help"
 _xlbctl_global_flags="--socket --tcp --token-file --timeout --json -j --help"
 
 # Subcommands of a group.
@@ -14,6 +14,7 @@ _xlbctl_subcommands() {
 	case "$1" in
 	"vip") echo "list show add del" ;;
 	"backend") echo "list add del set" ;;
+	"events") echo "push" ;;
 	esac
 }
 
@@ -26,6 +27,7 @@ _xlbctl_command_flags() {
 	"stats") echo "--watch --interval --count" ;;
 	"plan") echo "--remove --add --set --weight --drain --undrain" ;;
 	"lookup") echo "--from" ;;
+	"events push") echo "--source --replace" ;;
 	esac
 }
 
@@ -83,7 +85,7 @@ _xlbctl() {
 			;;
 		--socket=* | --tcp=* | --token-file=* | --timeout=*) _xlbctl_conn+=("$w") ;;
 		--name | --ring-size | --hash | --weight | --state | --interval | --count | --remove | \
-			--add | --set | --from)
+			--add | --set | --from | --source)
 			skip=value
 			;;
 		-*) ;;
@@ -115,7 +117,7 @@ _xlbctl() {
 	--state) words_list="active draining disabled" ;;
 	--interval) words_list="500ms 1s 2s 5s" ;;
 	--remove | --set) words_list="$(_xlbctl_backends "$vip")" ;;
-	--tcp | --timeout | --name | --ring-size | --weight | --count | --add | --from)
+	--tcp | --timeout | --name | --ring-size | --weight | --count | --add | --from | --source)
 		return
 		;;
 	esac
@@ -135,6 +137,9 @@ _xlbctl() {
 			words_list="$(_xlbctl_vips)"
 		elif [[ ("$cmd" == "backend del" || "$cmd" == "backend set") && $nargs -eq 1 ]]; then
 			words_list="$(_xlbctl_backends "$vip")"
+		elif [[ "$cmd" == "events push" && $nargs -eq 0 ]]; then
+			COMPREPLY=($(compgen -f -- "$cur"))
+			return
 		fi
 	fi
 	COMPREPLY=($(compgen -W "$words_list" -- "$cur"))

@@ -23,7 +23,8 @@ const std::vector<Command>& table() {
   static const std::vector<Command> kCommands = {
       {.name = "status",
        .synopsis = "",
-       .summary = "xlbd's version, interface, attach mode, XDP program, uptime, reconciles",
+       .summary = "xlbd's version, interface, attach mode, XDP program, uptime, reconciles, "
+                  "discovery sources",
        .details = "Example:\n  xlbctl status\n  xlbctl -j status | jq .prog_id\n",
        .handler = handlers::status},
       {.name = "vip list",
@@ -166,6 +167,24 @@ const std::vector<Command>& table() {
        .min_args = 1,
        .max_args = 1,
        .handler = handlers::lookup},
+      {.name = "events push",
+       .synopsis = "FILE|-",
+       .summary = "send service-discovery events to a push source (POST /v1/events)",
+       .details =
+           "FILE (or - for stdin) holds the body of POST /v1/events (docs/discovery.md): an\n"
+           "object with \"events\" (and optionally \"source\", \"replace\"), or just the list\n"
+           "of events. The events are checked first: with any bad event nothing is applied and\n"
+           "every bad one is named. Accepted events reach the data plane within the debounce\n"
+           "window. xlbd needs a discovery source of type push.\n\nExamples:\n"
+           "  xlbctl events push changes.json\n"
+           "  echo '[{\"kind\":\"remove_backend\",\"vip\":\"198.18.200.1:80/tcp\",\n"
+           "         \"backend\":{\"address\":\"198.18.3.11\"}}]' | xlbctl events push -\n"
+           "  xlbctl events push --source hooks --replace registry-dump.json\n",
+       .flags = {{"source", "NAME", "the push source (needed when several are configured)"},
+                 {"replace", "", "the events are the source's whole content (full sync)"}},
+       .min_args = 1,
+       .max_args = 1,
+       .handler = handlers::events_push},
       {.name = "help",
        .synopsis = "[COMMAND]",
        .summary = "this overview, or a command's flags and examples",

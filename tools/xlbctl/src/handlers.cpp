@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "handlers.h"
 
+#include <fstream>
+#include <iostream>
+#include <iterator>
 #include <limits>
 #include <optional>
 #include <ostream>
@@ -438,6 +441,39 @@ Status lookup(Call& c) {
     print_json(c, *result);
   } else {
     c.env.out << render_lookup(*result);
+  }
+  return {};
+}
+
+Status events_push(Call& c) {
+  const std::string& from = c.args.positionals[0];
+  std::string text;
+  if (from == "-") {
+    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  } else {
+    std::ifstream in(from, std::ios::binary);
+    if (!in) return usage_error(from + ": cannot read (" + std::strerror(errno) + ")");
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  Json body = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) return usage_error(from + ": not JSON (see docs/discovery.md, Push API)");
+  // A bare list is the events; an object is the whole body.
+  if (body.is_array()) body = Json{{"events", std::move(body)}};
+  if (!body.is_object()) return usage_error(from + ": want an object with \"events\", or a list of events");
+  if (auto source = c.args.value("source")) {
+    if (source->empty()) return usage_error("--source: empty");
+    body["source"] = *source;
+  }
+  if (c.args.has("replace")) body["replace"] = true;
+  auto reply = c.api.post("/v1/events", body);
+  if (!reply) return reply.error();
+  if (c.options.json) {
+    print_json(c, *reply);
+  } else {
+    c.env.out << "queued " << uint_field(*reply, "accepted") << " event(s) for source "
+              << str_field(*reply, "source", "?")
+              << (bool_field(*reply, "replace") ? " (replacing its content)" : "")
+              << "; they reach the data plane within the debounce window\n";
   }
   return {};
 }

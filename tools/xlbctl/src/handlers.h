@@ -21,5 +21,6 @@ xlb::Status stats(Call& call);
 xlb::Status health(Call& call);
 xlb::Status plan(Call& call);
 xlb::Status lookup(Call& call);
+xlb::Status events_push(Call& call);
 
 }  // namespace xlbctl::handlers

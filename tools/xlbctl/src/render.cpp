@@ -83,6 +83,50 @@ bool bool_field(const Json& j, std::string_view key, bool fallback) {
   return f != nullptr && f->is_boolean() ? f->get<bool>() : fallback;
 }
 
+namespace {
+
+// The discovery part of GET /v1/status: a summary and one row per source. A stale or failing
+// source is marked so it stands out; its last good entries are still served.
+std::string render_discovery(const Json* d) {
+  if (d == nullptr || !d->is_object()) return "discovery      not configured\n";
+  const Json& sources = array_or_empty(field(*d, "sources"));
+  std::string out = render_fields({
+      {"discovery", std::to_string(sources.size()) + " source(s), " +
+                        uint_text(*d, "discovered_backends") + " backend(s) in " +
+                        uint_text(*d, "discovered_vips") + " VIP(s), update " +
+                        uint_text(*d, "generation") + " (" + uint_text(*d, "update_errors") +
+                        " refused), debounce " + uint_text(*d, "debounce_ms") + " ms"},
+      {"discovery err", or_dash(str_field(*d, "last_error"))},
+  });
+  for (const auto& note : array_or_empty(field(*d, "merge_notes"))) {
+    if (note.is_string()) out += "  note: " + note.get<std::string>() + "\n";
+  }
+  if (sources.empty()) return out;
+  Table t({{"SOURCE"},
+           {"TYPE"},
+           {"PRIO", Align::kRight},
+           {"STATE"},
+           {"REVISION", Align::kRight},
+           {"APPLIED", Align::kRight},
+           {"REJECTED", Align::kRight},
+           {"STALE", Align::kRight},
+           {"DETAIL"}});
+  for (const auto& src : sources) {
+    std::string state = str_field(src, "state", "?");
+    if (state == "stale" || state == "error") state += " (!)";
+    std::string detail = str_field(src, "detail");
+    const Json& problems = array_or_empty(field(src, "problems"));
+    if (!problems.empty()) detail += " [" + std::to_string(problems.size()) + " broken file(s)]";
+    t.add_row({str_field(src, "name", "?"), str_field(src, "type", "?"),
+               uint_text(src, "priority"), state, uint_text(src, "revision"),
+               uint_text(src, "events_applied"), uint_text(src, "events_rejected"),
+               uint_text(src, "stale_total"), or_dash(detail)});
+  }
+  return out + t.render();
+}
+
+}  // namespace
+
 std::string render_status(const Json& s, std::string_view api, std::string_view version) {
   const uint64_t errors = uint_field(s, "reconcile_errors");
   std::string attach = str_field(s, "attach_mode", "-") + ", " + str_field(s, "attach_method", "-");
@@ -99,7 +143,7 @@ std::string render_status(const Json& s, std::string_view api, std::string_view 
       {"reconciles", uint_text(s, "reconcile_total") + ", " + std::to_string(errors) +
                          " failed, last took " + millis(num_field(s, "last_reconcile_seconds"))},
       {"last error", or_dash(str_field(s, "last_error"))},
-  });
+  }) + render_discovery(field(s, "discovery"));
 }
 
 std::string render_vip_list(const Json& vips) {
