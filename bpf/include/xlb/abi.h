@@ -222,6 +222,33 @@ struct xlb_decap_counters {
 	__u64 c[XLB_DCNT__MAX];
 };
 
+/* ---- Load generator (bpf/pktgen.bpf.c, tools/xlb-pktgen) ------------------------------ */
+
+/* Room for the longest template header: Ethernet + IPv6 + TCP = 74 bytes. */
+#define XLB_PKTGEN_MAX_HDR 80
+/* Source ports the generator writes: BASE + (client + connection) % SPAN. */
+#define XLB_PKTGEN_SPORT_BASE 1024
+#define XLB_PKTGEN_SPORT_SPAN 64512
+
+/* Map `pktgen_config` (one entry). Frame number n of a CPU belongs to client n % flows and is
+ * that client's connection (n / flows) % ports_per_flow; the client number is added to the last
+ * 32-bit word of the template's source address. */
+struct xlb_pktgen_config {
+	__u8 hdr[XLB_PKTGEN_MAX_HDR]; /* Ethernet, IP and L4 headers of client 0, connection 0 */
+	__u32 flows; /* clients, >= 1 */
+	__u32 ports_per_flow; /* 1: one connection per client; more: a new source port per frame */
+	__u8 family; /* XLB_FAMILY_* */
+	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 reserved[6];
+};
+
+/* Map `pktgen_state`, per CPU: where this CPU's generator thread is in the flow sequence. */
+struct xlb_pktgen_state {
+	__u64 next; /* frame number of the next frame */
+	__u64 stride; /* added after each frame: the number of generator threads */
+	__u64 sent; /* frames written */
+};
+
 /* ---- Layout checks ------------------------------------------------------------------- */
 
 #ifdef __cplusplus
@@ -239,3 +266,5 @@ XLB_STATIC_ASSERT(sizeof(struct xlb_flow_key_v4) == 16, "xlb_flow_key_v4 layout"
 XLB_STATIC_ASSERT(sizeof(struct xlb_flow) == 16, "xlb_flow layout");
 XLB_STATIC_ASSERT(sizeof(struct xlb_config) == 64, "xlb_config layout");
 XLB_STATIC_ASSERT(sizeof(struct xlb_decap_config) == 24, "xlb_decap_config layout");
+XLB_STATIC_ASSERT(sizeof(struct xlb_pktgen_config) == 96, "xlb_pktgen_config layout");
+XLB_STATIC_ASSERT(sizeof(struct xlb_pktgen_state) == 24, "xlb_pktgen_state layout");
