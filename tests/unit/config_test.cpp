@@ -75,8 +75,15 @@ TEST(Config, FullExampleSetsEveryKey) {
   // Written .12, .11, .13: stored sorted, defaults filled in.
   ASSERT_EQ(web.backends.size(), 3u);
   EXPECT_EQ(web.backends[0], (BackendSpec{ip("198.18.3.11"), 1, BackendState::kActive}));
-  EXPECT_EQ(web.backends[1], (BackendSpec{ip("198.18.3.12"), 2, BackendState::kActive}));
-  EXPECT_EQ(web.backends[2], (BackendSpec{ip("198.18.3.13"), 1, BackendState::kDraining}));
+  EXPECT_EQ(web.backends[1],
+            (BackendSpec{ip("198.18.3.12"), 2, BackendState::kActive,
+                         HealthCheckOverride{.interval_ms = 2000,
+                                             .timeout_ms = 1500,
+                                             .port = 8081,
+                                             .http_path = "/ready"}}));
+  EXPECT_EQ(web.backends[2],
+            (BackendSpec{ip("198.18.3.13"), 1, BackendState::kDraining,
+                         HealthCheckOverride{.type = CheckType::kNone}}));
   EXPECT_EQ(web.all_down, AllDownPolicy::kDrop);
   const HealthCheckSpec& h = web.health;
   EXPECT_EQ(h.type, CheckType::kHttp);
@@ -94,6 +101,15 @@ TEST(Config, FullExampleSetsEveryKey) {
   EXPECT_EQ(h.http_status_max, 204);
   EXPECT_EQ(h.http_body_contains, "status: ok");
   EXPECT_EQ(h.slow_start_ms, 30000u);
+  // Per backend: the VIP's check, with the backend's own keys where it has some.
+  EXPECT_EQ(web.health_for(web.backends[0]), h);
+  HealthCheckSpec own = h;
+  own.interval_ms = 2000;
+  own.timeout_ms = 1500;
+  own.port = 8081;
+  own.http_path = "/ready";
+  EXPECT_EQ(web.health_for(web.backends[1]), own);
+  EXPECT_EQ(web.health_for(web.backends[2]).type, CheckType::kNone);
 
   const VipSpec& dns = vips.at(vip_key("198.18.200.2/udp"));
   EXPECT_EQ(dns.key.port, 0);
@@ -231,6 +247,85 @@ TEST(Config, HealthChecksOfEveryType) {
   EXPECT_NE(multicast.error().message.find("vips[0].health.address: 224.0.0.1 is a multicast"),
             std::string::npos)
       << multicast.error().message;
+}
+
+TEST(Config, BackendHealthOverridesTheKeysItWrites) {
+  // The VIP's health comes after the backends: the overrides are read as written and checked
+  // against the whole VIP.
+  const char* text = R"(interface: eth0
+encap_source_v4: 198.19.0.0/16
+vips:
+  - vip: 198.18.200.2/tcp
+    backends:
+      - address: 198.18.3.11
+      - address: 198.18.3.12
+        health: {address: 127.0.0.1, port: 9001, fall: 5, http_status: 200-299}
+      - address: 198.18.3.13
+        health: {type: tcp, port: 22, interval: 500ms, timeout: 200ms}
+      - address: 198.18.3.14
+        health: {type: exec, exec_command: [/bin/true], slow_start: 10s}
+    health: {type: http, port: 8080, http_path: /healthz, rise: 4}
+)";
+  auto parsed = parse_config(text, "x");
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  const VipSpec& vip = parsed->state.vips.begin()->second;
+  ASSERT_EQ(vip.backends.size(), 4u);
+  EXPECT_TRUE(vip.backends[0].health.empty());
+  EXPECT_EQ(vip.health_for(vip.backends[0]), vip.health);
+
+  const HealthCheckSpec b12 = vip.health_for(vip.backends[1]);
+  EXPECT_EQ(b12.type, CheckType::kHttp);  // the VIP's
+  EXPECT_EQ(b12.http_path, "/healthz");
+  EXPECT_EQ(b12.rise, 4u);
+  EXPECT_EQ(b12.address, std::optional<IpAddress>(ip("127.0.0.1")));  // its own
+  EXPECT_EQ(b12.port, std::optional<uint16_t>(9001));
+  EXPECT_EQ(b12.fall, 5u);
+  EXPECT_EQ(b12.http_status_min, 200);
+  EXPECT_EQ(b12.http_status_max, 299);
+  // Only the keys written are in the override.
+  EXPECT_EQ(vip.backends[1].health,
+            (HealthCheckOverride{.fall = 5,
+                                 .port = 9001,
+                                 .address = ip("127.0.0.1"),
+                                 .http_status_min = 200,
+                                 .http_status_max = 299}));
+
+  const HealthCheckSpec b13 = vip.health_for(vip.backends[2]);
+  EXPECT_EQ(b13.type, CheckType::kTcp);
+  EXPECT_EQ(b13.port, std::optional<uint16_t>(22));
+  EXPECT_EQ(b13.interval_ms, 500u);
+  EXPECT_EQ(b13.timeout_ms, 200u);
+  EXPECT_EQ(b13.rise, 4u);  // inherited, though the type is its own
+
+  const HealthCheckSpec b14 = vip.health_for(vip.backends[3]);
+  EXPECT_EQ(b14.type, CheckType::kExec);
+  EXPECT_EQ(b14.exec_command, std::vector<std::string>{"/bin/true"});
+  EXPECT_EQ(b14.slow_start_ms, 10000u);
+
+  // A backend of a VIP without checks may have its own; written in another key order, the
+  // override is the same (DesiredState compares backends with it).
+  auto own = [](const char* health) {
+    return parse_config(std::string("interface: eth0\nencap_source_v4: 198.19.0.0/16\nvips:\n"
+                                    "  - vip: 198.18.200.2/udp\n    backends:\n"
+                                    "      - {address: 198.18.3.11, health: ") +
+                            health + "}\n",
+                        "y");
+  };
+  auto a = own("{type: udp-dns, port: 53, dns_query_name: example.com}");
+  auto b = own("{dns_query_name: example.com, port: 53, type: udp-dns}");
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  EXPECT_TRUE(a->state == b->state);
+  const VipSpec& dns = a->state.vips.begin()->second;
+  EXPECT_EQ(dns.health.type, CheckType::kNone);
+  EXPECT_EQ(dns.health_for(dns.backends[0]).type, CheckType::kUdpDns);
+  auto other = own("{type: udp-dns, port: 5353, dns_query_name: example.com}");
+  ASSERT_TRUE(other.ok()) << other.error().message;
+  EXPECT_FALSE(a->state == other->state);
+  // An empty map overrides nothing.
+  auto empty = own("{}");
+  ASSERT_TRUE(empty.ok()) << empty.error().message;
+  EXPECT_TRUE(empty->state.vips.begin()->second.backends[0].health.empty());
 }
 
 TEST(Config, DocumentedExampleIsValid) {
@@ -389,6 +484,24 @@ const BadFile kBadFiles[] = {
     {"health_port_zero", 7, "vips[0].health.port: 0 is out of range 1..65535"},
     {"health_not_a_map", 5, "vips[0].health: expected a map, got 'tcp'"},
     {"all_down_bad", 5, "want keep-last-set or drop"},
+    {"backend_health_unknown_key", 9,
+     "vips[0].backends[0].health.intreval: unknown key (did you mean 'interval'?"},
+    {"backend_health_not_a_map", 8, "vips[0].backends[0].health: expected a map, got 'none'"},
+    {"backend_health_rise_zero", 9, "vips[0].backends[0].health.rise: 0 is out of range 1..100"},
+    {"backend_health_timeout_not_below_vip_interval", 10,
+     "vips[0].backends[1].health.timeout: the timeout (1s) must be below the interval (1s, the "
+     "VIP's)"},
+    {"backend_health_interval_below_vip_timeout", 9,
+     "vips[0].backends[0].health.interval: the timeout (1s, the VIP's) must be below the "
+     "interval (500ms)"},
+    {"backend_health_portless_needs_port", 8,
+     "vips[0].backends[0].health.type: a tcp check of the port-less VIP 198.18.200.2/tcp needs "
+     "a port"},
+    {"backend_health_key_of_another_type", 9,
+     "vips[0].backends[0].health.http_path: applies to http and https checks only, and this "
+     "check is tcp"},
+    {"backend_health_exec_without_command", 9,
+     "vips[0].backends[0].health.type: an exec check needs exec_command"},
 };
 
 // The line a bad file marks with "# <-": the table above and the file must agree.

@@ -540,6 +540,78 @@ TEST(Engine, SetTargetsKeepsUnchangedChecksAndResetsChangedOnes) {
   EXPECT_EQ(sim.engine.snapshot().checks_total, checks);
 }
 
+TEST(Engine, BackendOverrideChecksThatBackendItsWayAndRestartsOnlyIt) {
+  Simulation sim;
+  const auto vip = vip_key("198.18.200.1:80/tcp");
+  auto desired = one_vip(tcp_spec(100, 50, 2, 3), 3);
+  auto& backends = desired.vips.begin()->second.backends;
+  // 198.18.3.2: checked on loopback, at its own pace, and down at the first failure.
+  backends[1].health = {.interval_ms = 200, .timeout_ms = 100, .rise = 2, .fall = 1,
+                        .port = 9000, .address = ip("127.0.0.1")};
+  // 198.18.3.3: exempt.
+  backends[2].health = {.type = CheckType::kNone};
+  std::map<std::string, int> checked;  // target -> checks
+  bool b2_fails = false;
+  sim.healthy = [&](const IpAddress& b, SteadyTime) { return !(b2_fails && b == ip("198.18.3.2")); };
+  sim.engine.set_targets(desired);
+  sim.clock.advance(200ms);  // every first check is due within one interval
+  for (const auto& job : sim.engine.take_due()) checked[job.request->target.to_string()]++;
+  EXPECT_EQ(checked, (std::map<std::string, int>{{"127.0.0.1:9000", 1}, {"198.18.3.1:80", 1}}));
+  auto first = sim.engine.snapshot();  // (the jobs taken above are never answered)
+  ASSERT_EQ(first.backends.size(), 3u);
+  EXPECT_EQ(first.backends[1].target.to_string(), "127.0.0.1:9000");
+  EXPECT_EQ(first.backends[1].interval_ms, 200u);
+  EXPECT_EQ(first.backends[0].interval_ms, 100u);
+  EXPECT_EQ(first.backends[2].health, Health::kUnchecked);
+  EXPECT_EQ(first.backends[2].last_result, "no check (type none)");
+
+  Simulation run;
+  run.healthy = sim.healthy;
+  run.engine.set_targets(desired);
+  run.run_until(run.clock.now() + 2s);
+  auto s = run.engine.snapshot();
+  // Every 100 ms and every 200 ms (the first within one interval of the start).
+  EXPECT_NEAR(static_cast<double>(s.backends[0].checks), 20, 1);
+  EXPECT_NEAR(static_cast<double>(s.backends[1].checks), 10, 1);
+  EXPECT_EQ(s.backends[2].checks, 0u);
+  b2_fails = true;
+  run.run_until(run.clock.now() + 250ms);
+  EXPECT_EQ(run.engine.weight_factor(vip, ip("198.18.3.2")), 0.0);  // fall 1: one failure
+  EXPECT_EQ(run.engine.weight_factor(vip, ip("198.18.3.1")), 1.0);
+  b2_fails = false;
+  for (int i = 0; i < 50 && run.engine.snapshot().backends[1].rise_progress == 0; i++) {
+    run.run_until(run.clock.now() + 10ms);
+  }
+  const auto before = run.engine.snapshot();
+  ASSERT_EQ(before.backends[1].rise_progress, 1u);  // one good check of the two it needs
+
+  // Its override changes: only it restarts (counts in progress), the others keep everything.
+  auto moved = desired;
+  moved.vips.begin()->second.backends[1].health.port = 9001;
+  run.engine.set_targets(moved);
+  auto after = run.engine.snapshot();
+  EXPECT_EQ(after.backends[1].target.to_string(), "127.0.0.1:9001");
+  EXPECT_EQ(after.backends[1].health, Health::kDown);  // the phase stays
+  EXPECT_EQ(after.backends[1].rise_progress, 0u);
+  EXPECT_EQ(after.backends[1].last_result.rfind("check changed: ", 0), 0u);
+  EXPECT_EQ(after.backends[0].last_result, before.backends[0].last_result);
+  EXPECT_EQ(after.backends[0].checks, before.backends[0].checks);
+
+  // The VIP's rise changes: the backends that inherit it restart; the one whose override
+  // sets rise does not (its check is the same as before).
+  auto vip_rise = moved;
+  vip_rise.vips.begin()->second.health.rise = 5;
+  run.run_until(run.clock.now() + 150ms);
+  const auto before_rise = run.engine.snapshot();
+  run.engine.set_targets(vip_rise);
+  auto after_rise = run.engine.snapshot();
+  EXPECT_EQ(after_rise.backends[0].last_result.rfind("check changed: ", 0), 0u);
+  EXPECT_EQ(after_rise.backends[1].last_result, before_rise.backends[1].last_result);
+  EXPECT_EQ(after_rise.backends[1].rise_progress, before_rise.backends[1].rise_progress);
+  EXPECT_EQ(after_rise.backends[0].rise, 5u);
+  EXPECT_EQ(after_rise.backends[1].rise, 2u);
+}
+
 TEST(Engine, ResultOfACheckStartedBeforeAChangeIsIgnored) {
   ManualClock clock;
   Engine engine(clock, Engine::Options{.seed = 3});
@@ -1393,6 +1465,44 @@ TEST(Monitor, BackendThatStopsListeningLeavesAndReturns) {
   EXPECT_EQ(snap.backends[0].transitions, 2u);
   EXPECT_GE(snap.backends[0].checks, 5u);
 }
+
+TEST(Monitor, BackendOverridesSendEachCheckWhereItsBackendSays) {
+  // Backends named by test-range addresses, checked on loopback through their overrides (the
+  // backends' own addresses never see a packet).
+  TcpServer listening("127.0.0.1", [](int) {});
+  ClosedPort closed("127.0.0.1");
+  state::DesiredState desired;
+  state::VipSpec v;
+  v.key = vip_key("198.18.200.1:80/tcp");
+  v.health = tcp_spec(50, 40, 2, 1);
+  v.backends = {
+      {ip("198.18.3.1"), 1, state::BackendState::kActive,
+       {.port = listening.port(), .address = ip("127.0.0.1")}},
+      {ip("198.18.3.2"), 1, state::BackendState::kActive,
+       {.port = closed.port, .address = ip("127.0.0.1")}},
+      {ip("198.18.3.3"), 1, state::BackendState::kActive, {.type = CheckType::kNone}},
+  };
+  desired.vips.emplace(v.key, v);
+  auto monitor = Monitor::start([] {});
+  ASSERT_TRUE(monitor.ok());
+  (*monitor)->set_targets(desired);
+  const auto deadline = std::chrono::steady_clock::now() + 2s;
+  HealthSnapshot s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    s = (*monitor)->snapshot();
+    if (s.backends.size() == 3 && s.backends[0].checks >= 2 && s.backends[1].checks >= 2) break;
+    std::this_thread::sleep_for(5ms);
+  }
+  (*monitor)->stop();
+  ASSERT_EQ(s.backends.size(), 3u);
+  EXPECT_EQ(s.backends[0].health, Health::kUp) << s.backends[0].last_result;
+  EXPECT_EQ(s.backends[0].target.to_string(), "127.0.0.1:" + std::to_string(listening.port()));
+  EXPECT_EQ(s.backends[1].health, Health::kDown);
+  EXPECT_EQ(s.backends[1].last_result, "connect: connection refused");
+  EXPECT_EQ(s.backends[2].health, Health::kUnchecked);
+  EXPECT_EQ(s.backends[2].checks, 0u);
+}
+
 
 // Children of this process (pids whose parent is us), zombies included.
 std::vector<pid_t> children() {

@@ -66,15 +66,18 @@ void Engine::set_targets(const state::DesiredState& desired) {
     for (const auto& backend : vip.backends) {
       Key key{vip_key, backend.address};
       wanted.insert(key);
+      // The VIP's check with the backend's override: a backend whose own settings change is
+      // the only one restarted below.
+      const state::HealthCheckSpec spec = vip.health_for(backend);
       std::shared_ptr<const CheckRequest> request;
       std::string unchecked;
       bool invalid = false;
-      if (vip.health.type == state::CheckType::kNone) {
+      if (spec.type == state::CheckType::kNone) {
         unchecked = "no check (type none)";
       } else if (backend.state == state::BackendState::kDisabled) {
         // Taken out by the operator, often for maintenance: checks would only add noise.
         unchecked = "not checked while disabled";
-      } else if (auto r = resolve(vip_key, backend.address, vip.health); !r) {
+      } else if (auto r = resolve(vip_key, backend.address, spec); !r) {
         unchecked = "not checked: " + r.error().message;
         invalid = true;
       } else {
@@ -238,7 +241,12 @@ HealthSnapshot Engine::snapshot() const {
     b.backend = key.backend;
     b.last_result = t.last_result;
     b.since = t.first_seen;
-    if (t.request) b.type = t.request->spec.type;
+    if (t.request) {
+      b.type = t.request->spec.type;
+      b.target = t.request->target;
+      b.interval_ms = t.request->spec.interval_ms;
+      b.timeout_ms = t.request->spec.timeout_ms;
+    }
     if (t.tracker) {
       const Tracker& tr = *t.tracker;
       switch (tr.phase()) {

@@ -145,6 +145,16 @@ class ConfigParser {
     bool required = false;
   };
 
+  // Where each key of a health map was written ("timeout" -> mark), for the checks that need
+  // the whole map and the VIP's port.
+  using HealthMarks = std::map<std::string, YAML::Mark, std::less<>>;
+  // A backend's health override as written, checked once its VIP is complete.
+  struct HealthOverrideSite {
+    Field field;
+    HealthMarks marks;
+    IpAddress address;
+  };
+
   // A backend as written, for checks that run after the walk.
   struct BackendSite {
     std::string path;
@@ -162,8 +172,13 @@ class ConfigParser {
   Status parse_vips(const Field& f);
   Status parse_vip(const Field& f);
   Result<std::vector<BackendSpec>> parse_backends(const Field& f);
-  Status parse_health(const Field& f, HealthCheckSpec& h);
-  Status check_health(const Field& f, const VipKey& key, const HealthCheckSpec& h);
+  // `type_required`: a VIP's map must name the type, a backend's override need not.
+  Status parse_health(const Field& f, HealthCheckSpec& h, HealthMarks& marks, bool type_required);
+  // The checks of a whole spec (`h`: the VIP's, or a backend's with its override applied) that
+  // the keys alone cannot make. Errors point at the keys in `marks`; values not written there
+  // are called `unwritten` ("the default", "the VIP's").
+  Status check_health(const Field& f, const VipKey& key, const HealthCheckSpec& h,
+                      const HealthMarks& marks, std::string_view unwritten);
   Status check_whole_file();
 
   // Typed readers: each returns the value or an error located at the field.
@@ -191,9 +206,7 @@ class ConfigParser {
   std::vector<BackendSite> backend_sites_;                     // every backend, in file order
   std::map<VipKey, int> vip_lines_;                            // first line of each VIP
   std::map<std::string, int> name_lines_;                      // first line of each VIP name
-  // Where the keys of the VIP being parsed were written in its health map ("timeout" -> mark),
-  // for the checks that need the whole map and the VIP's port.
-  std::map<std::string, YAML::Mark, std::less<>> health_marks_;
+  std::vector<HealthOverrideSite> health_overrides_;  // of the VIP being parsed
 };
 
 Error ConfigParser::fail(const YAML::Mark& mark, const std::string& path,
@@ -654,7 +667,8 @@ Status ConfigParser::parse_vips(const Field& f) {
 Status ConfigParser::parse_vip(const Field& f) {
   VipSpec vip;
   std::optional<Field> health_field;
-  health_marks_.clear();
+  HealthMarks health_marks;
+  health_overrides_.clear();
   XLB_TRY(walk_map(
       f,
       {
@@ -696,14 +710,22 @@ Status ConfigParser::parse_vip(const Field& f) {
           {"health",
            [&](const Field& v) {
              health_field = v;
-             return parse_health(v, vip.health);
+             return parse_health(v, vip.health, health_marks, /*type_required=*/true);
            }},
           {"all_down",
            [&](const Field& v) { return assign(vip.all_down, choice(v, parse_all_down_policy)); }},
       },
       "e.g. - vip: 198.18.200.1:80/tcp"));
   // Needs the VIP's port, which may be written after the health map.
-  if (health_field) XLB_TRY(check_health(*health_field, vip.key, vip.health));
+  if (health_field) {
+    XLB_TRY(check_health(*health_field, vip.key, vip.health, health_marks, "the default"));
+  }
+  // A backend's override is checked as the spec it makes with the VIP's health, which may be
+  // written after the backends.
+  for (const auto& site : health_overrides_) {
+    const BackendSpec* b = vip.find_backend(site.address);
+    XLB_TRY(check_health(site.field, vip.key, vip.health_for(*b), site.marks, "the VIP's"));
+  }
   // Rings are built over backends sorted by address (VipSpec's invariant), whatever the file's
   // order, so every host derives the same ring from the same set.
   std::sort(vip.backends.begin(), vip.backends.end(),
@@ -715,11 +737,12 @@ Status ConfigParser::parse_vip(const Field& f) {
 
 // ---- Health checks (docs/health.md) -------------------------------------------------------
 
-Status ConfigParser::parse_health(const Field& f, HealthCheckSpec& h) {
+Status ConfigParser::parse_health(const Field& f, HealthCheckSpec& h, HealthMarks& marks,
+                                  bool type_required) {
   // Records where each key's value was written, then reads it.
   auto at = [&](const Field& v, auto read) -> Status {
     const auto dot = v.path.rfind('.');
-    health_marks_[v.path.substr(dot + 1)] = v.mark();
+    marks[v.path.substr(dot + 1)] = v.mark();
     return read(v);
   };
   auto text = [&](const Field& v, std::string& out, size_t max_length,
@@ -752,7 +775,7 @@ Status ConfigParser::parse_health(const Field& f, HealthCheckSpec& h) {
              return at(v,
                        [&](const Field& x) { return assign(h.type, choice(x, parse_check_type)); });
            },
-           true},
+           type_required},
           {"interval",
            [&](const Field& v) {
              return at(v, [&](const Field& x) {
@@ -941,10 +964,11 @@ Status ConfigParser::parse_health(const Field& f, HealthCheckSpec& h) {
       "e.g. health: {type: tcp, interval: 2s, timeout: 1s}");
 }
 
-Status ConfigParser::check_health(const Field& f, const VipKey& key, const HealthCheckSpec& h) {
+Status ConfigParser::check_health(const Field& f, const VipKey& key, const HealthCheckSpec& h,
+                                  const HealthMarks& marks, std::string_view unwritten) {
   auto mark_of = [&](std::string_view name) {
-    auto it = health_marks_.find(name);
-    return it == health_marks_.end() ? f.mark() : it->second;
+    auto it = marks.find(name);
+    return it == marks.end() ? f.mark() : it->second;
   };
   auto path_of = [&](std::string_view name) { return join(f.path, name); };
   const std::string type(to_string(h.type));
@@ -965,20 +989,22 @@ Status ConfigParser::check_health(const Field& f, const VipKey& key, const Healt
   };
   if (h.type == CheckType::kNone) return ok_status();
   for (const auto& o : only) {
-    if (!health_marks_.contains(o.key)) continue;
+    if (!marks.contains(o.key)) continue;
     if (std::find(o.types.begin(), o.types.end(), h.type) != o.types.end()) continue;
     return fail(mark_of(o.key), path_of(o.key),
                 "applies to " + std::string(o.which) + " only, and this check is " + type +
                     " (fix the type or remove the key)");
   }
   if (h.timeout_ms >= h.interval_ms) {
-    const bool timeout_written = health_marks_.contains("timeout");
-    return fail(mark_of(timeout_written ? "timeout" : "interval"),
-                path_of(timeout_written ? "timeout" : "interval"),
-                "the timeout (" + format_ms(h.timeout_ms) +
-                    (timeout_written ? "" : ", the default") + ") must be below the interval (" +
-                    format_ms(h.interval_ms) +
-                    (health_marks_.contains("interval") ? "" : ", the default") +
+    const bool timeout_written = marks.contains("timeout");
+    const bool interval_written = marks.contains("interval");
+    // Points at the key that made the pair wrong (the map itself when neither is written here).
+    const std::string_view culprit = timeout_written || !interval_written ? "timeout" : "interval";
+    const std::string aside = ", " + std::string(unwritten);
+    return fail(mark_of(culprit), timeout_written || interval_written ? path_of(culprit) : f.path,
+                "the timeout (" + format_ms(h.timeout_ms) + (timeout_written ? "" : aside) +
+                    ") must be below the interval (" + format_ms(h.interval_ms) +
+                    (interval_written ? "" : aside) +
                     "): a check must end before the next one starts");
   }
   const bool needs_port = h.type == CheckType::kTcp || h.type == CheckType::kHttp ||
@@ -994,6 +1020,33 @@ Status ConfigParser::check_health(const Field& f, const VipKey& key, const Healt
                 "[/usr/local/bin/check-db, --quick])");
   }
   return ok_status();
+}
+
+// The keys written in a health map (`marks`), with the values `parsed` holds for them.
+HealthCheckOverride override_of(const HealthCheckSpec& parsed,
+                                const std::map<std::string, YAML::Mark, std::less<>>& marks) {
+  HealthCheckOverride o;
+  auto take = [&](std::string_view key, auto& field, const auto& value) {
+    if (marks.contains(key)) field = value;
+  };
+  take("type", o.type, parsed.type);
+  take("interval", o.interval_ms, parsed.interval_ms);
+  take("timeout", o.timeout_ms, parsed.timeout_ms);
+  take("fastinter", o.fastinter_ms, parsed.fastinter_ms);
+  take("downinter", o.downinter_ms, parsed.downinter_ms);
+  take("rise", o.rise, parsed.rise);
+  take("fall", o.fall, parsed.fall);
+  take("port", o.port, parsed.port);
+  take("address", o.address, parsed.address);
+  take("http_path", o.http_path, parsed.http_path);
+  take("http_host", o.http_host, parsed.http_host);
+  take("http_status", o.http_status_min, parsed.http_status_min);
+  take("http_status", o.http_status_max, parsed.http_status_max);
+  take("http_body_contains", o.http_body_contains, parsed.http_body_contains);
+  take("dns_query_name", o.dns_query_name, parsed.dns_query_name);
+  take("exec_command", o.exec_command, parsed.exec_command);
+  take("slow_start", o.slow_start_ms, parsed.slow_start_ms);
+  return o;
 }
 
 Result<std::vector<BackendSpec>> ConfigParser::parse_backends(const Field& f) {
@@ -1014,6 +1067,8 @@ Result<std::vector<BackendSpec>> ConfigParser::parse_backends(const Field& f) {
     }
     BackendSpec b;
     YAML::Mark address_mark;
+    std::optional<Field> health_field;
+    HealthMarks health_marks;
     XLB_TRY(walk_map(
         entry,
         {
@@ -1055,8 +1110,23 @@ Result<std::vector<BackendSpec>> ConfigParser::parse_backends(const Field& f) {
              }},
             {"state",
              [&](const Field& v) { return assign(b.state, choice(v, parse_backend_state)); }},
+            {"health",
+             [&](const Field& v) -> Status {
+               // The VIP's parser reads the keys; those written become the override.
+               HealthCheckSpec parsed;
+               HealthMarks marks;
+               XLB_TRY(parse_health(v, parsed, marks, /*type_required=*/false));
+               b.health = override_of(parsed, marks);
+               health_field = v;
+               health_marks = std::move(marks);
+               return ok_status();
+             }},
         },
-        "write '- address: 198.18.3.11', optionally with weight and state"));
+        "write '- address: 198.18.3.11', optionally with weight, state and health"));
+    // Checked with the VIP's health once the VIP is read (parse_vip).
+    if (health_field) {
+      health_overrides_.push_back({*health_field, std::move(health_marks), b.address});
+    }
     backend_sites_.push_back({join(entry.path, "address"), address_mark, b.address.family()});
     backends.push_back(b);
   }

@@ -143,6 +143,30 @@ Result<CheckType> parse_check_type(std::string_view text) {
                         "': want none, tcp, http, https, udp-dns or exec");
 }
 
+HealthCheckSpec HealthCheckOverride::applied_to(HealthCheckSpec base) const {
+  auto take = [](auto& field, const auto& value) {
+    if (value) field = *value;
+  };
+  take(base.type, type);
+  take(base.interval_ms, interval_ms);
+  take(base.timeout_ms, timeout_ms);
+  take(base.fastinter_ms, fastinter_ms);
+  take(base.downinter_ms, downinter_ms);
+  take(base.rise, rise);
+  take(base.fall, fall);
+  take(base.port, port);
+  take(base.address, address);
+  take(base.http_path, http_path);
+  take(base.http_host, http_host);
+  take(base.http_status_min, http_status_min);
+  take(base.http_status_max, http_status_max);
+  take(base.http_body_contains, http_body_contains);
+  take(base.dns_query_name, dns_query_name);
+  take(base.exec_command, exec_command);
+  take(base.slow_start_ms, slow_start_ms);
+  return base;
+}
+
 std::string_view to_string(AllDownPolicy p) {
   return p == AllDownPolicy::kDrop ? "drop" : "keep-last-set";
 }

@@ -37,7 +37,11 @@ std::string_view to_string(Health h);
 struct BackendHealth {
   state::VipKey vip;
   IpAddress backend;
+  // The backend's check (the VIP's with the backend's override); unset when unchecked.
   state::CheckType type = state::CheckType::kNone;
+  Endpoint target{};  // where checks go
+  uint32_t interval_ms = 0;
+  uint32_t timeout_ms = 0;
   Health health = Health::kUnchecked;
   bool up = true;              // unchecked and pending count as up
   double weight_factor = 1.0;  // 0 down, 1 up, in between during slow start
@@ -72,7 +76,8 @@ class Engine {
   explicit Engine(const Clock& clock, Options options);
   explicit Engine(const Clock& clock) : Engine(clock, Options{}) {}
 
-  // Makes the set of checks match the VIPs of `desired`. A backend whose check is unchanged
+  // Makes the set of checks match the VIPs of `desired`; each backend is checked with
+  // VipSpec::health_for (its override applied). A backend whose check is unchanged
   // keeps its state and schedule; a changed check keeps the up/down state, restarts the counts
   // and is next run after a random delay in [0, interval); a new one is pending, first run
   // after such a delay. Results of checks started before a change are ignored.

@@ -53,14 +53,6 @@ enum class BackendState : uint8_t {
 std::string_view to_string(BackendState s);
 Result<BackendState> parse_backend_state(std::string_view text);
 
-struct BackendSpec {
-  IpAddress address;
-  uint32_t weight = 1;  // relative share; 0 = no new flows
-  BackendState state = BackendState::kActive;
-
-  friend bool operator==(const BackendSpec&, const BackendSpec&) = default;
-};
-
 // Health checking of a VIP's backends (HAProxy's semantics: a backend goes down after `fall`
 // failed checks in a row and comes back after `rise` good ones; `fastinter` is the interval
 // while a state change is in progress, `downinter` while down).
@@ -94,6 +86,44 @@ struct HealthCheckSpec {
   friend bool operator==(const HealthCheckSpec&, const HealthCheckSpec&) = default;
 };
 
+// A backend's own health settings: every field set replaces the VIP's for this backend, the
+// others are the VIP's (VipSpec::health_for). Empty: the backend is checked as the VIP says.
+// `type = kNone` exempts one backend from checks.
+struct HealthCheckOverride {
+  std::optional<CheckType> type;
+  std::optional<uint32_t> interval_ms;
+  std::optional<uint32_t> timeout_ms;
+  std::optional<uint32_t> fastinter_ms;
+  std::optional<uint32_t> downinter_ms;
+  std::optional<uint32_t> rise;
+  std::optional<uint32_t> fall;
+  std::optional<uint16_t> port;
+  std::optional<IpAddress> address;
+  std::optional<std::string> http_path;
+  std::optional<std::string> http_host;
+  std::optional<uint16_t> http_status_min;
+  std::optional<uint16_t> http_status_max;
+  std::optional<std::string> http_body_contains;
+  std::optional<std::string> dns_query_name;
+  std::optional<std::vector<std::string>> exec_command;
+  std::optional<uint32_t> slow_start_ms;
+
+  bool empty() const { return *this == HealthCheckOverride{}; }
+  // `base` with the fields set here replaced.
+  HealthCheckSpec applied_to(HealthCheckSpec base) const;
+
+  friend bool operator==(const HealthCheckOverride&, const HealthCheckOverride&) = default;
+};
+
+struct BackendSpec {
+  IpAddress address;
+  uint32_t weight = 1;  // relative share; 0 = no new flows
+  BackendState state = BackendState::kActive;
+  HealthCheckOverride health;  // empty: the VIP's health check as it is
+
+  friend bool operator==(const BackendSpec&, const BackendSpec&) = default;
+};
+
 // What a VIP does when no backend is healthy.
 enum class AllDownPolicy : uint8_t {
   kKeepLastSet,  // keep sending to the backends as if they were up (fail open)
@@ -125,6 +155,10 @@ struct VipSpec {
 
   uint32_t abi_flags() const;  // enum xlb_vip_flags
   const BackendSpec* find_backend(const IpAddress& address) const;
+  // The check `backend` gets: this VIP's health with the backend's override applied.
+  HealthCheckSpec health_for(const BackendSpec& backend) const {
+    return backend.health.applied_to(health);
+  }
 
   friend bool operator==(const VipSpec&, const VipSpec&) = default;
 };
