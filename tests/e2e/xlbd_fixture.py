@@ -93,8 +93,10 @@ vips:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"xlbd exited with {self.proc.returncode}; see "
-                                     f"{self.lab.log_dir}/xlbd.log")
+                log = os.path.join(self.lab.log_dir, "xlbd.log")
+                tail = open(log, errors="replace").read()[-2000:] if os.path.exists(log) else ""
+                raise AssertionError(f"xlbd exited with {self.proc.returncode}; {log} ends:\n"
+                                     f"{tail}")
             try:
                 return self.get("/v1/status")
             except OSError:
