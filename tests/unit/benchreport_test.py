@@ -93,6 +93,8 @@ class RenderTest(Workspace):
         self.assertIn("| `discovery` | failed | exit code 1: discovery: churn did not converge |",
                       md)
         self.assertIn("| `something_new` | widgets_per_s | 42.0 widgets/s |", md)
+        self.assertIn("| `cores_2` | skipped | 0.00 |  | — | fewer than two CPUs available", md)
+        self.assertNotIn("| cores_2 |", md)  # a note, not a lab case row
         self.assertRegex(md, r"Targets: \d+ of \d+ met: missed `lab/established_v4_10000flows_2core`")
 
     def test_charts_are_drawn_and_deterministic(self):

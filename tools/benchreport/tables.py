@@ -19,6 +19,7 @@ XDP_CASES = {
 }
 PER_CPU_MAPS = "_per_cpu_maps"
 LAB_PATHS = ("established", "new_flow", "pass_non_vip")
+LAB_METRICS = ("floor_mpps", "xlb_mpps", "ratio_to_floor")
 
 # Extra fields worth a word in a table's "details" column, in this order.
 DETAILS = (
@@ -27,6 +28,7 @@ DETAILS = (
     ("p99", "p99 {}"), ("runs", "{} runs"), ("samples", "{} samples"),
     ("checks_per_s", "{} checks/s"), ("failed_checks", "{} failed checks"),
     ("slots_changed", "{} slots changed"), ("changes", "{} slots changed"),
+    ("reason", "{}"),
 )
 
 
@@ -34,7 +36,7 @@ def md_table(header, rows, align):
     """A markdown table; align is one 'l' or 'r' per column."""
     rule = ["---:" if a == "r" else "---" for a in align]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(rule) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -161,6 +163,8 @@ def lab_rows(results):
     """One dict per lab case: path, family, flows, cores and its three metrics."""
     by_case = {}
     for r in results.suite("lab"):
+        if r["metric"] not in LAB_METRICS:
+            continue  # e.g. a "skipped" note: shown in "other records" with its reason
         row = by_case.setdefault(r["case"], {"case": r["case"]})
         for key in ("path", "family", "flows", "cores", "frame_size"):
             if key in r:
@@ -176,7 +180,7 @@ def lab(results):
     rows = []
     for row in lab_rows(results):
         cells = []
-        for metric in ("floor_mpps", "xlb_mpps", "ratio_to_floor"):
+        for metric in LAB_METRICS:
             r = row.get(metric)
             if r:
                 results.show([r])
@@ -194,8 +198,8 @@ def lab(results):
 def failures(results):
     if not results.failures:
         return "Every suite of the run produced its results."
-    rows = [(f"`{f.get('suite', '?')}`", f.get("status", "failed"),
-             str(f.get("detail", "")).replace("|", "\\|")) for f in results.failures]
+    rows = [(f"`{f.get('suite', '?')}`", f.get("status", "failed"), f.get("detail", ""))
+            for f in results.failures]
     return md_table(("suite", "status", "detail"), rows, "lll")
 
 
