@@ -806,7 +806,7 @@ TEST(Tables, MissingFieldsPrintDashes) {
 
 TEST(Tables, StatusShowsDiscoverySourcesAndMarksStaleOnes) {
   Json status = {{"version", "0.1.0"}, {"discovery", nullptr}};
-  EXPECT_NE(render_status(status, "unix:/fake.sock", "0.1.0").find("discovery      not configured"),
+  EXPECT_NE(render_status(status, "unix:/fake.sock", "0.1.0").find("discovery   not configured"),
             std::string::npos);
   status["discovery"] = {
       {"debounce_ms", 50},
@@ -827,7 +827,7 @@ TEST(Tables, StatusShowsDiscoverySourcesAndMarksStaleOnes) {
   EXPECT_NE(text.find("2 source(s), 5 backend(s) in 2 VIP(s), update 7 (0 refused), debounce 50 ms"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("note: VIP 198.18.200.9:80/tcp: name 'web' is taken"), std::string::npos);
+  EXPECT_NE(text.find("\nnote: VIP 198.18.200.9:80/tcp: name 'web' is taken"), std::string::npos);
   EXPECT_NE(text.find("SOURCE    TYPE  PRIO  STATE"), std::string::npos) << text;
   EXPECT_NE(text.find("registry  etcd   100  stale (!)"), std::string::npos) << text;
   EXPECT_NE(text.find("hooks     push   300  connected"), std::string::npos) << text;

@@ -85,21 +85,27 @@ bool bool_field(const Json& j, std::string_view key, bool fallback) {
 
 namespace {
 
-// The discovery part of GET /v1/status: a summary and one row per source. A stale or failing
-// source is marked so it stands out; its last good entries are still served.
-std::string render_discovery(const Json* d) {
-  if (d == nullptr || !d->is_object()) return "discovery      not configured\n";
+// The discovery part of GET /v1/status: summary fields (aligned with the rest of the status)
+// and, after them, merge notes and one row per source. A stale or failing source is marked so it
+// stands out; its last good entries are still served.
+using Fields = std::vector<std::pair<std::string, std::string>>;
+
+std::string render_discovery(const Json* d, Fields& fields) {
+  if (d == nullptr || !d->is_object()) {
+    fields.push_back({"discovery", "not configured"});
+    return "";
+  }
   const Json& sources = array_or_empty(field(*d, "sources"));
-  std::string out = render_fields({
-      {"discovery", std::to_string(sources.size()) + " source(s), " +
-                        uint_text(*d, "discovered_backends") + " backend(s) in " +
-                        uint_text(*d, "discovered_vips") + " VIP(s), update " +
-                        uint_text(*d, "generation") + " (" + uint_text(*d, "update_errors") +
-                        " refused), debounce " + uint_text(*d, "debounce_ms") + " ms"},
-      {"discovery err", or_dash(str_field(*d, "last_error"))},
-  });
+  fields.push_back({"discovery", std::to_string(sources.size()) + " source(s), " +
+                                     uint_text(*d, "discovered_backends") + " backend(s) in " +
+                                     uint_text(*d, "discovered_vips") + " VIP(s), update " +
+                                     uint_text(*d, "generation") + " (" +
+                                     uint_text(*d, "update_errors") + " refused), debounce " +
+                                     uint_text(*d, "debounce_ms") + " ms"});
+  fields.push_back({"disc. error", or_dash(str_field(*d, "last_error"))});
+  std::string out;
   for (const auto& note : array_or_empty(field(*d, "merge_notes"))) {
-    if (note.is_string()) out += "  note: " + note.get<std::string>() + "\n";
+    if (note.is_string()) out += "note: " + note.get<std::string>() + "\n";
   }
   if (sources.empty()) return out;
   Table t({{"SOURCE"},
@@ -122,7 +128,7 @@ std::string render_discovery(const Json* d) {
                uint_text(src, "events_applied"), uint_text(src, "events_rejected"),
                uint_text(src, "stale_total"), or_dash(detail)});
   }
-  return out + t.render();
+  return out + "\n" + t.render();
 }
 
 }  // namespace
@@ -131,7 +137,7 @@ std::string render_status(const Json& s, std::string_view api, std::string_view 
   const uint64_t errors = uint_field(s, "reconcile_errors");
   std::string attach = str_field(s, "attach_mode", "-") + ", " + str_field(s, "attach_method", "-");
   if (uint_field(s, "prog_id") != 0) attach += ", program " + uint_text(s, "prog_id");
-  return render_fields({
+  Fields fields{
       {"xlbd", str_field(s, "version", "?") + " (xlbctl " + std::string(version) + ")"},
       {"api", std::string(api)},
       {"interface", str_field(s, "interface", "-")},
@@ -143,7 +149,9 @@ std::string render_status(const Json& s, std::string_view api, std::string_view 
       {"reconciles", uint_text(s, "reconcile_total") + ", " + std::to_string(errors) +
                          " failed, last took " + millis(num_field(s, "last_reconcile_seconds"))},
       {"last error", or_dash(str_field(s, "last_error"))},
-  }) + render_discovery(field(s, "discovery"));
+  };
+  std::string tail = render_discovery(field(s, "discovery"), fields);
+  return render_fields(fields) + tail;
 }
 
 std::string render_vip_list(const Json& vips) {
