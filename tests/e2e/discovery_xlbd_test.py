@@ -17,12 +17,14 @@ matters, real HTTP traffic from the client namespace:
      content stays, the problem is shown); deleting the file removes its VIP.
   7. push with xlbctl events push; a bad event is refused (exit 1) and changes nothing.
   8. a burst of 1,000 push events is coalesced: far fewer reconciles than events.
+  9. SIGHUP with the discovery section removed: discovered VIPs leave in one reconcile, the
+     configured ones stay; put back: the etcd source re-reads and its VIP returns.
 
 Run as root: tests/e2e/discovery_xlbd_test.py --build-dir build. Exit 77 = skipped (not root).
 """
 import json
 import os
-import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -68,12 +70,15 @@ class DiscoveryXlbd(fx.Xlbd):
 
     def __init__(self, lab, workdir, etcd_port):
         self.etcd_port = etcd_port
+        self.with_discovery = True
         self.services = os.path.join(workdir, "services.d")
         os.makedirs(self.services, exist_ok=True)
         super().__init__(lab, workdir)
 
     def write_config(self, extra_vips=""):
         super().write_config(extra_vips)
+        if not self.with_discovery:
+            return
         with open(self.config, "a") as f:
             f.write(f"""discovery:
   debounce: {DEBOUNCE_MS}ms
@@ -345,6 +350,23 @@ backends:
               f"updates, {reconciles} reconciles")
         self.assertLessEqual(updates, windows, "one update per debounce window at most")
         self.assertLess(reconciles, 100)
+
+    def test_9_reload_without_and_with_discovery(self):
+        self.xlbd.with_discovery = False
+        self.xlbd.write_config()
+        self.xlbd.proc.send_signal(signal.SIGHUP)
+        self.wait_served(ETCD_VIP, None)
+        self.wait_served(PUSH_VIP, None)
+        self.assertIsNone(self.xlbd.get("/v1/status")["discovery"])
+        self.assertEqual(set(self.served("198.18.200.1:80/tcp")), {b.v4 for b in self.be})
+        status, body = self.xlbd.request("POST", "/v1/events", {"events": []})
+        self.assertEqual(status, 409, body)
+
+        self.xlbd.with_discovery = True
+        self.xlbd.write_config()
+        self.xlbd.proc.send_signal(signal.SIGHUP)
+        self.wait_served(ETCD_VIP, [self.be[0].v4, self.be[2].v4], timeout=10)
+        self.assertEqual(self.source("registry")["state"], "connected")
 
 
 if __name__ == "__main__":
