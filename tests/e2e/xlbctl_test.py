@@ -334,6 +334,12 @@ class XlbctlTest(unittest.TestCase):
     def test_07_lookup_matches_real_connections(self):
         self.check_lookups(WEB4, self.lab.client_v4, "198.18.200.1", 20000, 50, self.v4)
         self.check_lookups(WEB6, self.lab.client_v6, "2001:db8:200::1", 20100, 30, self.v6)
+        # A port-less VIP: asked with the flow's destination port, as the data plane hashes it.
+        self.ensure_any_vip()
+        self.check_lookups("198.18.200.2:80/tcp", self.lab.client_v4, "198.18.200.2", 20200, 30,
+                           self.v4)
+        self.assertIn("ask with the destination port",
+                      self.fails(1, "lookup", ANY, "--from", f"{self.lab.client_v4}:20200"))
         out = self.table("lookup", WEB4, "--from", f"{self.lab.client_v4}:20000")
         self.assertRegex(out, r"backend     198\.18\.3\.1[123]\n")
         self.assertIn("decided by  the ", out)

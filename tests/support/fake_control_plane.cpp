@@ -132,6 +132,11 @@ Result<state::LookupView> FakeControlPlane::lookup(const state::VipKey& vip,
   std::lock_guard lock(mu_);
   if (fail_reads_) return *fail_reads_;
   auto it = state_.vips.find(vip);
+  if (it == state_.vips.end() && vip.port != 0) {  // the port-less fallback, as xlbd
+    state::VipKey any = vip;
+    any.port = 0;
+    it = state_.vips.find(any);
+  }
   if (it == state_.vips.end()) {
     return Error::from_errno(ENOENT, "no VIP " + vip.to_string());
   }

@@ -659,6 +659,18 @@ TEST_F(ApiTest, Lookup) {
   EXPECT_HTTP_ERROR(api().get("/v1/lookup?vip=198.18.200.9:80/tcp&from=198.18.1.2:1"), 404,
                     "no VIP");
   EXPECT_HTTP_ERROR(api().get(path + "&vip=198.18.200.1:80/tcp"), 400, "twice");
+
+  // A port-less VIP answers for every port; asked without one, the flow is incomplete.
+  ASSERT_TRUE(api().post("/v1/vips", {{"vip", "198.18.200.2/tcp"}}).ok());
+  ASSERT_TRUE(api().post("/v1/vips/198.18.200.2%2Ftcp/backends", {{"address", "198.18.3.21"}}).ok());
+  auto any = api().get("/v1/lookup?vip=198.18.200.2:443/tcp&from=198.18.1.2:40000");
+  ASSERT_TRUE(any.ok()) << any.error().to_string();
+  EXPECT_EQ((*any)["backend"], "198.18.3.21");
+  EXPECT_EQ((*any)["vip"], "198.18.200.2:443/tcp");
+  EXPECT_HTTP_ERROR(api().get("/v1/lookup?vip=198.18.200.2/tcp&from=198.18.1.2:40000"), 400,
+                    "ask with the destination port");
+  EXPECT_HTTP_ERROR(api().get("/v1/lookup?vip=198.18.200.3:443/tcp&from=198.18.1.2:1"), 404,
+                    "no VIP");
 }
 
 TEST_F(ApiTest, HealthShowsStatesAndChecks) {

@@ -262,7 +262,19 @@ class Resources {
     }
     auto desired = cp_.desired();
     if (!desired) return reply_for(desired.error());
-    if (!desired->vips.contains(*key)) return reply_for(no_vip(*key));
+    if (!desired->vips.contains(*key)) {
+      // As the data plane does: a VIP with a port falls back to the port-less VIP of its
+      // address, and the flow keeps its destination port in the hash.
+      VipKey any = *key;
+      any.port = 0;
+      if (key->port == 0 || !desired->vips.contains(any)) return reply_for(no_vip(*key));
+    } else if (key->port == 0) {
+      return reply_for(Error::invalid(
+          "VIP " + key->to_string() +
+          " is port-less: it serves every port, and the port is part of the flow; ask with the "
+          "destination port, e.g. vip=" + key->address.to_string() + ":80/" +
+          std::string(state::to_string(key->protocol))));
+    }
     auto view = cp_.lookup(*key, *from);
     if (!view) return reply_for(view.error());
     return ok(lookup_json(*key, *from, *view));

@@ -598,7 +598,14 @@ Result<maglev::Plan> Daemon::plan(const state::VipKey& vip,
 
 Result<state::LookupView> Daemon::lookup(const state::VipKey& vip, const Endpoint& client) {
   std::lock_guard lock(mu_);
+  // `vip` carries the flow's destination port; a port-less VIP serves it when no VIP has that
+  // port (the data plane's fallback), and the port stays in the hash.
   const state::AppliedVip* applied = reconciler_->applied_vip(vip);
+  if (!applied && vip.port != 0) {
+    state::VipKey any = vip;
+    any.port = 0;
+    applied = reconciler_->applied_vip(any);
+  }
   if (!applied) return Error::invalid("no VIP " + vip.to_string());
   if (client.address.family() != vip.address.family()) {
     return Error::invalid("the client and the VIP are of different address families");
