@@ -12,13 +12,13 @@
 #include <set>
 #include <yaml-cpp/yaml.h>
 
-#include "balancer_writer.h"
 #include "xlb/api/server.h"
 #include "xlb/dataplane/flow.h"
 #include "xlb/discovery/discovery.h"
 #include "xlb/discovery/merge.h"
 #include "xlb/health/monitor.h"
 #include "xlb/maglev/maglev.h"
+#include "xlb/state/balancer_writer.h"
 #include "xlb/metrics/exporter.h"
 
 #ifndef XLB_VERSION
@@ -161,7 +161,7 @@ Status Daemon::init(const DaemonOptions& opts) {
   lb_ = std::move(*lb);
   spdlog::info("balancer maps {} under {}", adopted_ ? "adopted" : "created", pin_dir_);
 
-  writer_ = std::make_unique<BalancerWriter>(*lb_);
+  writer_ = std::make_unique<state::BalancerWriter>(*lb_);
   reconciler_ = std::make_unique<state::Reconciler>(
       *writer_, state::ReconcilerOptions{.max_vips = g.limits.max_vips,
                                          .max_backends = g.limits.max_backends});

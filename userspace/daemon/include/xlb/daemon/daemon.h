@@ -40,6 +40,9 @@ class Monitor;
 namespace xlb::discovery {
 class Discovery;
 }
+namespace xlb::state {
+class BalancerWriter;
+}
 
 namespace xlb::daemon {
 
@@ -48,8 +51,6 @@ struct DaemonOptions {
   std::optional<std::string> interface_override;
   bool detach_on_exit = false;
 };
-
-class BalancerWriter;
 
 // The whole configuration file: the state module's part and the `discovery:` section, parsed
 // and checked together (all or nothing, errors as FILE:LINE:COL). `xlbd --check-config` is this.
@@ -125,7 +126,7 @@ class Daemon final : public state::ControlPlane {
   std::chrono::steady_clock::time_point started_;
   std::unique_ptr<dataplane::Balancer> lb_;
   std::optional<dataplane::XdpAttachment> link_;
-  std::unique_ptr<BalancerWriter> writer_;
+  std::unique_ptr<state::BalancerWriter> writer_;
   std::unique_ptr<state::Reconciler> reconciler_;
   std::unique_ptr<api::Server> api_;
   std::unique_ptr<metrics::Exporter> metrics_;

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-// The reconciler's MapWriter over the real data plane.
+// The reconciler's MapWriter over the real data plane (xlbd; benches that measure up to the
+// maps).
 #pragma once
 
 #include "xlb/dataplane/balancer.h"
 #include "xlb/state/reconciler.h"
 
-namespace xlb::daemon {
+namespace xlb::state {
 
-class BalancerWriter final : public state::MapWriter {
+class BalancerWriter final : public MapWriter {
  public:
   explicit BalancerWriter(dataplane::Balancer& lb) : lb_(lb) {}
 
@@ -37,4 +38,4 @@ class BalancerWriter final : public state::MapWriter {
   dataplane::Balancer& lb_;
 };
 
-}  // namespace xlb::daemon
+}  // namespace xlb::state
