@@ -4,9 +4,12 @@
 // directory in /dev/shm so etcd's fsync does not dominate) and killed by PID at the end.
 //
 //   etcd_event_to_map_ms   etcd put sent -> watch stream -> decode -> store -> coalescer ->
-//                          the daemon's callback entered with the change. It does not include
-//                          what the daemon then does (merge + reconcile + map writes: see its
-//                          reconcile_seconds metric and xlb-bench maglev ring push).
+//                          the callback xlbd runs: merge with the (empty) configured state,
+//                          validate, reconcile into a real balancer's BPF maps (ring slots,
+//                          backend entries) -> returned. As root; without root the maps are
+//                          left out and the record says so ("measures").
+//     The probe VIP has two backends: a fixed one (weight 30000) and the probe, whose weight
+//     each put raises by one, so every put moves ring slots that must be written.
 //     case etcd_put_isolated   puts 100 ms apart: each one meets an idle coalescer (leading
 //                              edge). Target <= 50 ms.
 //     case etcd_put_in_burst   puts 10 ms apart: most land inside a window and wait for its end;
@@ -31,7 +34,10 @@
 #include <vector>
 
 #include "bench.h"
+#include "xlb/dataplane/balancer.h"
 #include "xlb/discovery/discovery.h"
+#include "xlb/discovery/merge.h"
+#include "xlb/state/balancer_writer.h"
 #include "xlb/discovery/engine.h"
 #include "xlb/discovery/etcd_gateway.h"
 #include "xlb/discovery/etcd_keys.h"
@@ -50,9 +56,12 @@ constexpr double kLatencyTarget = 50.0;
 constexpr int kVips = 10;
 constexpr int kBackendsPerVip = 100;
 constexpr size_t kTxnOps = 100;  // below etcd's default --max-txn-ops (128)
-constexpr char kMeasures[] =
-    "etcd put sent -> watch -> decode -> store -> coalescer -> daemon callback entered; "
-    "excludes the daemon's merge + reconcile + map writes";
+constexpr char kMeasuresMaps[] =
+    "etcd put sent -> watch -> decode -> store -> coalescer -> xlbd's update path: merge, "
+    "validate, reconcile into a real balancer's BPF maps (ring slots written)";
+constexpr char kMeasuresCallback[] =
+    "etcd put sent -> watch -> decode -> store -> coalescer -> callback (not root: no BPF maps, "
+    "merge + validate only)";
 
 double ms_since(Clock::time_point t0, Clock::time_point t1) {
   return std::chrono::duration<double, std::milli>(t1 - t0).count();
@@ -72,11 +81,68 @@ IpAddress backend_n(int i) {
   return IpAddress::v4_from_be(htonl(0xc6120300u + static_cast<uint32_t>(i) + 1));  // 198.18.3.x+
 }
 
-// The callback: remembers when each (VIP, backend, weight) was first seen.
+// What xlbd does with an update, into real maps: merge -> validate -> reconcile.
+class MapSink {
+ public:
+  static std::unique_ptr<MapSink> open() {
+    auto lb = dataplane::Balancer::load({.max_vips = kMaxVips, .max_backends = kMaxBackends,
+                                         .flows_per_cpu = 1024});
+    if (!lb) {
+      std::fprintf(stderr, "discovery: no BPF maps (%s): measuring to the callback only\n",
+                   lb.error().to_string().c_str());
+      return nullptr;
+    }
+    return std::unique_ptr<MapSink>(new MapSink(std::move(*lb)));
+  }
+
+  Status apply(const ds::Snapshot& discovered) {
+    state::DesiredState none;
+    auto merged = ds::merge(none, discovered, limits_);
+    XLB_TRY(state::validate(merged.state, limits_.max_vips, limits_.max_backends));
+    auto report = reconciler_.apply(merged.state, config_);
+    if (!report) return report.error();
+    slots_written_ += report->slots_changed;
+    return ok_status();
+  }
+  uint64_t slots_written() const { return slots_written_; }
+
+ private:
+  static constexpr uint32_t kMaxVips = 16;
+  static constexpr uint32_t kMaxBackends = 2048;
+
+  explicit MapSink(std::unique_ptr<dataplane::Balancer> lb)
+      : lb_(std::move(lb)),
+        writer_(*lb_),
+        reconciler_(writer_, {.max_vips = kMaxVips, .max_backends = kMaxBackends}) {
+    limits_.max_vips = kMaxVips;
+    limits_.max_backends = kMaxBackends;
+    state::GlobalConfig g;
+    g.encap_source_v4 = *IpPrefix::parse("198.19.0.0/16");
+    config_ = state::to_abi(g, {0x02, 0, 0, 0, 0, 0x01});
+  }
+
+  std::unique_ptr<dataplane::Balancer> lb_;
+  state::BalancerWriter writer_;
+  state::Reconciler reconciler_;
+  state::Limits limits_;
+  xlb_config config_{};
+  uint64_t slots_written_ = 0;
+};
+
+// The callback: applies the update (to the maps when there is a sink), then remembers when
+// each (VIP, backend, weight) was first seen.
 class Watcher {
  public:
+  explicit Watcher(MapSink* sink) : sink_(sink) {}
+
   ds::ApplyFn fn() {
     return [this](const ds::Update& u) -> Status {
+      if (sink_ != nullptr) {
+        if (auto st = sink_->apply(u.discovered); !st) {
+          std::fprintf(stderr, "discovery: reconcile: %s\n", st.error().to_string().c_str());
+          return st;
+        }
+      }
       const auto now = Clock::now();
       std::lock_guard lock(mu_);
       updates_++;
@@ -84,8 +150,8 @@ class Watcher {
         auto it = u.discovered.vips.find(key);
         if (it == u.discovered.vips.end()) continue;
         for (const auto& b : it->second.backends) {
-          if (key == probe_vip_ && b.spec.address == probe_) {
-            trace_.emplace_back(now, b.spec.weight);
+          if (key == probe_vip_) {  // the probe VIP is not part of the churn set
+            if (b.spec.address == probe_) trace_.emplace_back(now, b.spec.weight);
           } else {
             weights_[{key, b.spec.address}] = b.spec.weight;
           }
@@ -125,6 +191,7 @@ class Watcher {
     std::lock_guard lock(mu_);
     return updates_;
   }
+  bool to_maps() const { return sink_ != nullptr; }
   Clock::time_point last_update() {
     std::lock_guard lock(mu_);
     return last_update_;
@@ -139,6 +206,7 @@ class Watcher {
   std::vector<std::pair<Clock::time_point, uint32_t>> trace_;
   uint64_t updates_ = 0;
   Clock::time_point last_update_;
+  MapSink* sink_;
 };
 
 std::string weight_value(uint32_t w) { return "{\"weight\": " + std::to_string(w) + "}"; }
@@ -170,6 +238,13 @@ int latency_case(const Options& opts, ds::EtcdGateway& gw, Watcher& w, const std
   const auto probe_vip = *state::VipKey::parse("198.18.201.1:80/tcp");
   const IpAddress probe = *IpAddress::parse("198.18.4.1");
   const std::string key = ds::etcd_backend_key(kPrefix, probe_vip, probe);
+  // The fixed second backend: the probe's weight changes then move ring slots.
+  if (auto r = gw.put(ds::etcd_backend_key(kPrefix, probe_vip, *IpAddress::parse("198.18.4.2")),
+                      weight_value(30000));
+      !r) {
+    std::fprintf(stderr, "discovery: etcd put: %s\n", r.error().to_string().c_str());
+    return 1;
+  }
   w.set_probe(probe_vip, probe);
   std::this_thread::sleep_for(100ms);  // start from an idle coalescer
   static uint32_t weight = 0;
@@ -215,7 +290,7 @@ int latency_case(const Options& opts, ds::EtcdGateway& gw, Watcher& w, const std
         {"spacing_ms", spacing.count()},
         {"debounce_ms", 50},
         {"put_rtt_ms_p50", percentile(put_rtt, 0.5)},
-        {"measures", kMeasures}});
+        {"measures", w.to_maps() ? kMeasuresMaps : kMeasuresCallback}});
   return 0;
 }
 
@@ -251,8 +326,9 @@ int churn_case(const Options& opts, ds::EtcdGateway& gw, Watcher& w) {
         {"updates_per_run", static_cast<double>(updates_total) / opts.runs},
         {"seconds_per_run", seconds},
         {"txn_ops", kTxnOps},
+        {"to_maps", w.to_maps()},
         {"note",
-         "events written / (first write -> callback holding the last round); etcd on "
+         "events written / (first write -> the last round reconciled into the maps); etcd on "
          "tmpfs, one writer"}});
   return 0;
 }
@@ -309,7 +385,8 @@ int run_discovery_suite(const Options& opts) {
   ds::EtcdGateway gw(ds::EtcdOptions{.endpoint = (*etcd)->endpoint()});
   // The churn set exists before discovery starts: its first full read is the baseline.
   if (!write_round(gw, 1)) return 1;
-  Watcher watcher;
+  auto sink = MapSink::open();
+  Watcher watcher(sink.get());
   ds::SourceConfig source{.name = "registry", .type = ds::SourceType::kEtcd, .priority = 100};
   source.etcd.endpoints = {(*etcd)->endpoint()};
   source.etcd.prefix = kPrefix;
