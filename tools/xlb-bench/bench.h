@@ -39,5 +39,7 @@ int run_maglev_suite(const Options& opts);
 int run_ring_push(const Options& opts);
 int run_health_suite(const Options& opts);
 int run_discovery_suite(const Options& opts);
+// Forwarded Mpps on a veth against an XDP_TX reflector (needs root: namespaces, veth, XDP).
+int run_lab_suite(const Options& opts);
 
 }  // namespace xlb::bench

@@ -9,9 +9,11 @@
 #include <algorithm>
 #include <atomic>
 #include <latch>
+#include <optional>
 #include <set>
 #include <thread>
 
+#include "xlb/dataplane/attach.h"
 #include "xlb/pktgen/netns.h"
 #include "xlb/skel/pktgen.skel.h"
 
@@ -27,10 +29,38 @@ constexpr uint32_t kMaxBatch = 256;
 
 }  // namespace
 
+// An anonymous namespace with an idle veth pair whose first end runs the generator program.
+struct Generator::DispatcherKeeper {
+  dataplane::UniqueFd netns;
+  std::optional<dataplane::XdpAttachment> link;  // declared last: detached first
+
+  static Result<std::unique_ptr<DispatcherKeeper>> create(int prog_fd) {
+    auto k = std::make_unique<DispatcherKeeper>();
+    auto ns = create_netns();
+    if (!ns) return ns.error();
+    k->netns = std::move(*ns);
+    XLB_TRY(run_command({"ip", "link", "add", "keep0", "type", "veth", "peer", "name", "keep1"},
+                        k->netns.get()));
+    auto att = run_in_netns(k->netns.get(), [&] {
+      return dataplane::XdpAttachment::attach(prog_fd, "keep0", dataplane::AttachMode::kNative,
+                                              false);
+    });
+    if (!att) return att.error();
+    k->link.emplace(std::move(*att));
+    return k;
+  }
+};
+
 Result<std::unique_ptr<Generator>> Generator::load() {
   std::unique_ptr<Generator> g(new Generator());
   g->skel_ = xlb_pktgen__open_and_load();
   if (!g->skel_) return Error::from_errno(errno, "loading the generator's XDP programs");
+  auto keeper = DispatcherKeeper::create(g->tx_fd());
+  if (!keeper) {
+    return Error::invalid("keeping the generator in the XDP dispatcher (an idle veth in a "
+                          "namespace of its own): " + keeper.error().to_string());
+  }
+  g->keeper_ = std::move(*keeper);
   g->config_ = dataplane::Map<uint32_t, xlb_pktgen_config>(
       dataplane::MapRef(bpf_map__fd(g->skel_->maps.pktgen_config), "pktgen_config"));
   g->state_ = dataplane::PerCpuArray<xlb_pktgen_state>(
@@ -40,7 +70,10 @@ Result<std::unique_ptr<Generator>> Generator::load() {
   return g;
 }
 
-Generator::~Generator() { xlb_pktgen__destroy(skel_); }
+Generator::~Generator() {
+  keeper_.reset();
+  xlb_pktgen__destroy(skel_);
+}
 
 int Generator::tx_fd() const { return bpf_program__fd(skel_->progs.xlb_pktgen_tx); }
 
@@ -63,6 +96,17 @@ Result<xlb_traffic> Generator::sink() const {
     sum.bytes += t.bytes;
   }
   return sum;
+}
+
+Result<xlb_traffic> Generator::settled_sink() const {
+  auto last = sink();
+  for (int i = 0; i < 40 && last; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    auto now = sink();
+    if (!now || now->packets == last->packets) return now;
+    last = now;
+  }
+  return last;
 }
 
 Status Generator::start_sequence(std::span<const int> cpus) {

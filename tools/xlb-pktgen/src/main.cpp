@@ -243,19 +243,6 @@ Result<std::vector<int>> first_cpus(size_t n) {
   return cpus;
 }
 
-// Waits until the sink count stops moving (frames still in flight in the veth rings).
-Result<xlb_traffic> settled_sink(const Generator& gen) {
-  auto last = gen.sink();
-  for (int i = 0; i < 40 && last; i++) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    auto now = gen.sink();
-    if (!now) return now;
-    if (now->packets == last->packets) break;
-    last = now;
-  }
-  return last;
-}
-
 int usage_error(const Error& e) {
   std::fprintf(stderr, "xlb-pktgen: %s\n", e.to_string().c_str());
   return 2;
@@ -337,7 +324,7 @@ int run(const Args& a) {
                                 .max_duration = std::chrono::milliseconds(a.duration_ms),
                                 .cpus = *cpus});
   if (!result) return runtime_error(result.error());
-  auto after = settled_sink(**gen);
+  auto after = (*gen)->settled_sink();
   if (!after) return runtime_error(after.error());
   uint64_t returned = after->packets - before->packets;
   double secs = result->seconds > 0 ? result->seconds : 1e-9;
