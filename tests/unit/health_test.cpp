@@ -914,6 +914,22 @@ TEST(TcpCheck, UpWhenListeningDownWhenRefused) {
   }
 }
 
+TEST(TcpCheck, ResetsBeforeTheBackendHasAConnectionToAccept) {
+  // The check aborts on the SYN-ACK without acknowledging it: the backend's half-open entry
+  // goes away with the reset, and its server never sees a connection.
+  for (const char* address : {"127.0.0.1", "::1"}) {
+    Fd listener = bound_socket(address, 0, SOCK_STREAM | SOCK_NONBLOCK);
+    ASSERT_EQ(::listen(listener.fd, 16), 0);
+    for (int i = 0; i < 3; i++) {
+      auto r = run_check(request(CheckType::kTcp, address, local_port(listener.fd)));
+      EXPECT_TRUE(r.ok) << address << ": " << r.detail;
+    }
+    std::this_thread::sleep_for(50ms);
+    EXPECT_LT(::accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC), 0) << address;
+    EXPECT_EQ(errno, EAGAIN) << address;
+  }
+}
+
 // ---- http ---------------------------------------------------------------------------------
 
 struct HttpReply {
@@ -1004,6 +1020,41 @@ TEST(HttpCheck, SlowResponseTimesOut) {
   EXPECT_EQ(r.detail, "timeout after 200 ms (waiting for the response)");
   EXPECT_GE(took, 200ms);
   EXPECT_LT(took, 1000ms);
+}
+
+TEST(Prober, EachCheckTimesOutAtItsOwnDeadline) {
+  // A listener that never accepts: connections complete in its backlog, requests go
+  // unanswered. The earliest deadline is the last one started.
+  Fd listener = bound_socket("127.0.0.1", 0, SOCK_STREAM);
+  ASSERT_EQ(::listen(listener.fd, 16), 0);
+  const uint16_t port = local_port(listener.fd);
+  auto loop = EventLoop::create();
+  ASSERT_TRUE(loop.ok());
+  std::vector<std::pair<uint32_t, CheckResult>> done;  // timeout, result; in completion order
+  {
+    Prober prober(**loop);
+    for (uint32_t timeout : {300u, 100u, 200u}) {
+      prober.start(request(CheckType::kHttp, "127.0.0.1", port,
+                           [&](auto& s) { s.timeout_ms = timeout; }),
+                   [&done, timeout](const CheckResult& r) { done.emplace_back(timeout, r); });
+    }
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (done.size() < 3 && std::chrono::steady_clock::now() < deadline) {
+      ASSERT_TRUE((*loop)->run_once(std::chrono::steady_clock::now() + 100ms).ok());
+    }
+    EXPECT_EQ(prober.running(), 0u);
+  }
+  EXPECT_EQ((*loop)->timers(), 0u);
+  EXPECT_EQ((*loop)->watches(), 0u);
+  ASSERT_EQ(done.size(), 3u);
+  for (size_t i = 0; i < 3; i++) {
+    const uint32_t timeout = 100 * static_cast<uint32_t>(i + 1);
+    EXPECT_EQ(done[i].first, timeout);
+    EXPECT_EQ(done[i].second.detail,
+              "timeout after " + std::to_string(timeout) + " ms (waiting for the response)");
+    EXPECT_GE(done[i].second.took, milliseconds(timeout));
+    EXPECT_LT(done[i].second.took, milliseconds(timeout) + 150ms);
+  }
 }
 
 TEST(HttpCheck, WhatIsNotHttpIsDown) {

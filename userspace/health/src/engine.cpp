@@ -35,9 +35,22 @@ SteadyTime Engine::jittered(Duration interval) {
 }
 
 void Engine::queue_check(Target& t, SteadyTime when) {
-  if (t.queued) queue_.erase({*t.queued, t.serial, &t});
+  // Every check moves its target's entry: the tree node is reused rather than freed and
+  // allocated again (take_due keeps the nodes of the checks it hands out).
+  Queue::node_type node;
+  if (t.queued) {
+    node = queue_.extract({*t.queued, t.serial, &t});
+  } else if (!spare_nodes_.empty()) {
+    node = std::move(spare_nodes_.back());
+    spare_nodes_.pop_back();
+  }
   t.queued = when;
-  queue_.emplace(when, t.serial, &t);
+  if (node.empty()) {
+    queue_.emplace(when, t.serial, &t);
+    return;
+  }
+  node.value() = {when, t.serial, &t};
+  queue_.insert(std::move(node));
 }
 
 void Engine::queue_ramp(Target& t) {
@@ -145,7 +158,8 @@ std::vector<Engine::Job> Engine::take_due(Duration ahead) {
       ++it;  // too early for this backend's pace
       continue;
     }
-    it = queue_.erase(it);
+    auto node = queue_.extract(it++);
+    if (spare_nodes_.size() < targets_.size()) spare_nodes_.push_back(std::move(node));
     t.queued.reset();
     if (!t.request) continue;
     const uint64_t id = next_job_++;

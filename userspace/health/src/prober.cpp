@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -43,7 +44,8 @@ socklen_t to_sockaddr(const Endpoint& ep, sockaddr_storage& ss) {
 Prober::Prober(EventLoop& loop) : loop_(loop), rng_(std::random_device{}()) {}
 
 Prober::~Prober() {
-  for (auto& [id, r] : probes_) loop_.cancel_timer(r.timeout_timer);
+  loop_.cancel_timer(deadline_timer_);
+  loop_.cancel_timer(delivery_timer_);
   probes_.clear();  // destructors release sockets, kill exec process groups (reap_later())
   for (auto& [pid, z] : zombies_) {
     loop_.unwatch(z.watch);
@@ -146,14 +148,10 @@ uint64_t Prober::start(std::shared_ptr<const CheckRequest> shared, Done done) {
   Running& r = probes_[id];
   r.done = std::move(done);
   r.started = now;
-  const auto timeout = std::chrono::milliseconds(request.spec.timeout_ms);
-  r.timeout_timer = loop_.add_timer(now + timeout, [this, id, timeout] {
-    auto it = probes_.find(id);
-    if (it == probes_.end()) return;
-    it->second.timeout_timer = 0;
-    const std::string stage = it->second.probe ? it->second.probe->stage() : "starting";
-    complete(id, false, "timeout after " + std::to_string(timeout.count()) + " ms (" + stage + ")");
-  });
+  r.timeout_ms = request.spec.timeout_ms;
+  deadlines_.emplace_back(now + std::chrono::milliseconds(r.timeout_ms), id);
+  std::push_heap(deadlines_.begin(), deadlines_.end(), std::greater<>());
+  arm_deadline_timer();
   if (!probe) {
     complete(id, true, "no check");
     return id;
@@ -163,11 +161,45 @@ uint64_t Prober::start(std::shared_ptr<const CheckRequest> shared, Done done) {
   return id;
 }
 
+void Prober::arm_deadline_timer() {
+  // Entries of probes that have completed (most of them: a check rarely runs to its timeout)
+  // leave the heap here, so the timer waits for a probe that still runs.
+  while (!deadlines_.empty()) {
+    auto it = probes_.find(deadlines_.front().second);
+    if (it != probes_.end() && !it->second.completed) break;
+    std::pop_heap(deadlines_.begin(), deadlines_.end(), std::greater<>());
+    deadlines_.pop_back();
+  }
+  if (deadlines_.empty()) return;  // an armed timer finds nothing and is not re-armed
+  const SteadyTime at = deadlines_.front().first;
+  // Armed no later than needed: when it fires it re-arms for what is then the earliest.
+  if (deadline_timer_ != 0 && deadline_timer_at_ <= at) return;
+  loop_.cancel_timer(deadline_timer_);
+  deadline_timer_at_ = at;
+  deadline_timer_ = loop_.add_timer(at, [this] {
+    deadline_timer_ = 0;
+    expire_deadlines();
+  });
+}
+
+void Prober::expire_deadlines() {
+  const SteadyTime now = std::chrono::steady_clock::now();
+  while (!deadlines_.empty() && deadlines_.front().first <= now) {
+    const uint64_t id = deadlines_.front().second;
+    std::pop_heap(deadlines_.begin(), deadlines_.end(), std::greater<>());
+    deadlines_.pop_back();
+    auto it = probes_.find(id);
+    if (it == probes_.end() || it->second.completed) continue;
+    const std::string stage = it->second.probe ? it->second.probe->stage() : "starting";
+    complete(id, false,
+             "timeout after " + std::to_string(it->second.timeout_ms) + " ms (" + stage + ")");
+  }
+  arm_deadline_timer();
+}
+
 void Prober::cancel(uint64_t id) {
-  auto it = probes_.find(id);
-  if (it == probes_.end()) return;
-  loop_.cancel_timer(it->second.timeout_timer);
-  probes_.erase(it);
+  // A pending deadline or delivery finds no probe and is skipped.
+  probes_.erase(id);
 }
 
 void Prober::complete(uint64_t id, bool ok, std::string detail) {
@@ -175,18 +207,31 @@ void Prober::complete(uint64_t id, bool ok, std::string detail) {
   if (it == probes_.end() || it->second.completed) return;
   Running& r = it->second;
   r.completed = true;
-  if (r.timeout_timer) loop_.cancel_timer(r.timeout_timer);
-  CheckResult result{ok, std::move(detail), std::chrono::steady_clock::now() - r.started};
-  // Deferred to a timer due now: complete() is called from inside the probe, which must not be
-  // destroyed under its own feet, and start() promises not to call `done` itself. The timer
-  // slot now holds this one, so cancel() and the destructor withdraw it.
-  r.timeout_timer = loop_.add_timer(SteadyTime{}, [this, id, result = std::move(result)] {
+  r.result = CheckResult{ok, std::move(detail), std::chrono::steady_clock::now() - r.started};
+  // Delivered from a timer due now: complete() is called from inside the probe, which must not
+  // be destroyed under its own feet, and start() promises not to call `done` itself. One
+  // timer delivers every result completed meanwhile.
+  completed_.push_back(id);
+  if (delivery_timer_ == 0) {
+    delivery_timer_ = loop_.add_timer(SteadyTime{}, [this] {
+      delivery_timer_ = 0;
+      deliver_results();
+    });
+  }
+}
+
+void Prober::deliver_results() {
+  // `done` may start probes that complete at once: those go to the next delivery.
+  delivering_.swap(completed_);
+  for (uint64_t id : delivering_) {
     auto found = probes_.find(id);
-    if (found == probes_.end()) return;  // cancelled meanwhile
+    if (found == probes_.end()) continue;  // cancelled meanwhile
     Done done = std::move(found->second.done);
+    CheckResult result = std::move(found->second.result);
     probes_.erase(found);  // releases the probe's sockets / process before `done` runs
     done(result);
-  });
+  }
+  delivering_.clear();
 }
 
 void Prober::reap_later(pid_t pid, int pidfd) {

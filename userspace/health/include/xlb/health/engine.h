@@ -140,6 +140,7 @@ class Engine {
   using Queue = std::set<std::tuple<SteadyTime, uint64_t, Target*>>;
   Queue queue_;
   Queue ramps_;
+  std::vector<Queue::node_type> spare_nodes_;  // of queue_, for reuse (queue_check)
   std::unordered_map<uint64_t, uint64_t> jobs_;  // running job -> serial
   uint64_t next_serial_ = 1;
   uint64_t next_job_ = 1;

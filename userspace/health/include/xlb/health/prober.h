@@ -67,9 +67,10 @@ class Prober {
   struct Running {
     std::unique_ptr<Probe> probe;
     Done done;
-    uint64_t timeout_timer = 0;  // the timeout, then the delivery of the result
     SteadyTime started;
+    uint32_t timeout_ms = 0;
     bool completed = false;
+    CheckResult result;  // once completed, until delivered
   };
   struct Zombie {
     int pidfd;
@@ -81,9 +82,23 @@ class Prober {
     std::function<void(uint32_t)> on_event;  // empty while idle
   };
   void close_stream_socket(int fd);
+  // Arms the loop's timer for the earliest deadline of a probe still running.
+  void arm_deadline_timer();
+  void expire_deadlines();
+  void deliver_results();
 
   EventLoop& loop_;
   std::map<uint64_t, Running> probes_;
+  // Timeouts: one loop timer for the earliest deadline of a min-heap of (deadline, probe id)
+  // rather than a timer per probe (two allocations and two tree updates per check). A probe
+  // that finishes leaves its entry behind; it is dropped when it comes to the top.
+  std::vector<std::pair<SteadyTime, uint64_t>> deadlines_;
+  uint64_t deadline_timer_ = 0;
+  SteadyTime deadline_timer_at_{};
+  // Completed probes whose results wait for delivery, all by one timer due now.
+  std::vector<uint64_t> completed_;
+  std::vector<uint64_t> delivering_;
+  uint64_t delivery_timer_ = 0;
   std::map<pid_t, Zombie> zombies_;
   std::map<int, PooledSocket> sockets_;  // fd -> socket, in use or idle
   std::vector<int> idle_v4_;
