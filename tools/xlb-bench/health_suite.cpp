@@ -1,27 +1,34 @@
 // SPDX-License-Identifier: Apache-2.0
-// xlb-bench suite "health": how fast health checking notices a dead backend, and what checking
-// many backends costs. Every check goes to listeners this suite makes on loopback
-// (127.0.0.0/8); nothing leaves the host.
+// xlb-bench suite "health": how fast health checking takes a dead backend out of the ring in
+// the kernel, and what checking many backends costs. Every check goes to listeners this suite
+// makes on loopback (127.0.0.0/8); nothing leaves the host.
 //
-//   detect_to_map_ms  from the moment a backend fails to the Monitor's change callback, i.e. the
-//                     moment the daemon starts rebuilding the ring (its map write, well under a
-//                     millisecond for one ring, comes on top). Two ways to fail:
-//                       tcp_refused   the listener closes: each check is refused at once
+//   detect_to_map_ms  from the moment a backend fails to the moment the Maglev ring in the BPF
+//                     map no longer names it. xlbd's path end to end: Monitor -> change callback
+//                     -> a worker reconciles the health-filtered state -> the reconciler patches
+//                     the ring of a loaded (not attached) balancer. A thread reads the ring from
+//                     the map in a tight loop ("poll_ms": one read); "to_change_ms" is the
+//                     Monitor's callback alone. The VIP has three backends with test-range ring
+//                     addresses (198.18.3.1-3); per-backend health overrides send their checks
+//                     to 127.0.0.1 listeners. Two ways to fail:
+//                       tcp_refused   the listener stops listening: each check is refused
 //                       http_timeout  the server stops answering: each check runs to its timeout
 //                     interval 100 ms, timeout 50 ms, fall 3, fastinter = interval. Median of
 //                     the runs, the worst in "max"; budget_ms = fall x interval + 50 (the issue's
-//                     bound) is the target.
-//   cpu_pct_of_core   CPU time (user + system, getrusage) of this process while one Monitor
-//                     checks 4096 backends (tcp, each on its own 127.0.x.y listener) every 1 s,
-//                     over >= 5 s after the first round, as a percentage of one core. The
-//                     listeners run in a child process, so their accept() work is not counted
-//                     (it is reported as "listener_cpu_pct"). The kernel's TCP work is, for both
-//                     ends: loopback runs the listener's side of each handshake (SYN, ACK, the
-//                     child socket, the RST) inside the checker's connect(), so the value is an
-//                     upper bound of what the checks cost a load balancer whose backends are
-//                     remote (there the backend's half runs on the backend). Target <= 10.
+//                     bound) is the target. Needs root (BPF maps): skipped otherwise.
+//   cpu_pct_of_core   CPU time (user + system, getrusage; split in "user_pct" and "sys_pct") of
+//                     this process while one Monitor checks 4096 backends (tcp, each on its own
+//                     127.0.x.y listener) every 1 s, over >= 5 s after the first round, as a
+//                     percentage of one core. Loopback runs the listener's side of each
+//                     handshake (SYN-ACK, the reset) inside the checker's system calls, so the
+//                     value is an upper bound of what the checks cost a load balancer whose
+//                     backends are remote. "floor_cpu_pct": the same connections at the same
+//                     pace from a bare loop right after (the kernel's share, measured in the
+//                     same run), "over_floor_pct" what the checker adds. The listeners run in a
+//                     child process ("listener_cpu_pct"). Target <= 10.
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -48,7 +55,11 @@
 #include <vector>
 
 #include "bench.h"
+#include "xlb/dataplane/balancer.h"
 #include "xlb/health/monitor.h"
+#include "xlb/state/balancer_writer.h"
+#include "xlb/state/config.h"
+#include "xlb/state/reconciler.h"
 
 namespace xlb::bench {
 namespace {
@@ -131,24 +142,24 @@ state::DesiredState vip_of(const std::vector<std::string>& backends, uint16_t po
 
 // ---- detect_to_map_ms ---------------------------------------------------------------------
 
-// One backend on loopback: a TCP listener that accepts and either answers HTTP 200 or, once
-// told to hang, keeps connections open without a word; or closes for good.
+// One backend's check target on 127.0.0.1: a TCP listener that accepts and either answers
+// HTTP 200 or, once told to hang, keeps connections open without a word; or stops listening.
 class Backend {
  public:
-  Backend(const std::string& address, uint16_t port) : fd_(listen_on(address, port)) {
+  explicit Backend(uint16_t port) : fd_(listen_on("127.0.0.1", port)) {
     if (fd_ >= 0) thread_ = std::thread([this] { run(); });
   }
-  ~Backend() { close(); }
-  bool ok() const { return fd_ >= 0; }
-  void hang() { hang_ = true; }
-  void close() {
+  ~Backend() {
     stop_ = true;
     if (thread_.joinable()) thread_.join();
     for (int c : held_) ::close(c);
-    held_.clear();
     if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
   }
+  bool ok() const { return fd_ >= 0; }
+  void hang() { hang_ = true; }
+  // Stops listening at once: the next SYN is answered with a reset. (The fd stays open until
+  // the destructor, so the accepting thread never polls a closed or reused fd.)
+  void refuse() { ::shutdown(fd_, SHUT_RDWR); }
 
  private:
   void run() {
@@ -157,7 +168,10 @@ class Backend {
       pollfd p{fd_, POLLIN, 0};
       if (::poll(&p, 1, 5) <= 0) continue;
       int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c < 0) continue;
+      if (c < 0) {
+        if (errno == EINVAL) std::this_thread::sleep_for(5ms);  // shut down: no longer listening
+        continue;
+      }
       if (hang_) {
         held_.push_back(c);
         continue;
@@ -179,85 +193,241 @@ class Backend {
   std::thread thread_;
 };
 
-// One measurement: ms from the failure to the change callback; nullopt on a setup problem.
-std::optional<double> detect_once(state::CheckType type, std::mt19937& rng) {
-  const uint16_t port = pick_port();
-  const std::string address = "127.0.9.1";
-  Backend backend(address, port);
-  if (!backend.ok()) return std::nullopt;
-  std::mutex mu;
-  std::condition_variable cv;
-  std::optional<Clock::time_point> changed;
-  auto monitor = health::Monitor::start([&] {
-    std::lock_guard lock(mu);
-    if (!changed) changed = Clock::now();
-    cv.notify_all();
-  });
-  if (!monitor) {
-    std::fprintf(stderr, "health: %s\n", monitor.error().to_string().c_str());
+// The daemon's health path over real maps: a Monitor, the health filter, the reconciler and a
+// loaded balancer (not attached to any interface: the maps are what is measured). As in xlbd,
+// the Monitor's callback wakes a worker that reconciles.
+class HealthToRing {
+ public:
+  static Result<std::unique_ptr<HealthToRing>> start(const state::DesiredState& desired) {
+    std::unique_ptr<HealthToRing> h(new HealthToRing(desired));
+    auto lb = dataplane::Balancer::load({.max_vips = 4, .max_backends = 16,
+                                         .flows_per_cpu = state::config_bounds::kMinFlowsPerCpu});
+    if (!lb) return lb.error();
+    h->lb_ = std::move(*lb);
+    h->writer_ = std::make_unique<state::BalancerWriter>(*h->lb_);
+    h->reconciler_ = std::make_unique<state::Reconciler>(
+        *h->writer_, state::ReconcilerOptions{.max_vips = 4, .max_backends = 16});
+    auto monitor = health::Monitor::start([raw = h.get()] {
+      std::lock_guard lock(raw->mu_);
+      if (!raw->changed_at_) raw->changed_at_ = Clock::now();
+      raw->changed_ = true;
+      raw->cv_.notify_one();
+    });
+    if (!monitor) return monitor.error();
+    h->monitor_ = std::move(*monitor);
+    h->monitor_->set_targets(desired);
+    XLB_TRY(h->reconcile());
+    h->worker_ = std::thread([raw = h.get()] { raw->work(); });
+    return h;
+  }
+  ~HealthToRing() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+      cv_.notify_one();
+    }
+    if (worker_.joinable()) worker_.join();
+    if (monitor_) monitor_->stop();
+  }
+
+  health::Monitor& monitor() { return *monitor_; }
+  dataplane::Balancer& balancer() { return *lb_; }
+  // The VIP index and the backend index of `backend` as applied.
+  std::optional<std::pair<uint32_t, uint32_t>> indices(const state::VipKey& vip,
+                                                       const IpAddress& backend) {
+    std::lock_guard lock(mu_);
+    const state::AppliedVip* applied = reconciler_->applied_vip(vip);
+    if (!applied) return std::nullopt;
+    for (const auto& b : applied->backends) {
+      if (b.address == backend) return std::make_pair(applied->index, b.index);
+    }
     return std::nullopt;
   }
-  state::HealthCheckSpec spec;
-  spec.type = type;
-  spec.interval_ms = kDetectIntervalMs;
-  spec.timeout_ms = kDetectTimeoutMs;
-  spec.rise = 2;
-  spec.fall = kDetectFall;
-  const auto desired = vip_of({address}, port, spec);
-  (*monitor)->set_targets(desired);
-  // Up (pending -> up changes no weight), then a few steady checks.
-  const auto vip = desired.vips.begin()->first;
-  const auto deadline = Clock::now() + 3s;
-  while (Clock::now() < deadline) {
-    auto s = (*monitor)->snapshot();
-    if (!s.backends.empty() && s.backends[0].health == health::Health::kUp &&
-        s.backends[0].checks >= 3) {
-      break;
+  // When the Monitor last called back since the previous call of this (nullopt: not since).
+  std::optional<Clock::time_point> take_change_time() {
+    std::lock_guard lock(mu_);
+    return std::exchange(changed_at_, std::nullopt);
+  }
+  bool failed() const { return failed_; }
+
+ private:
+  explicit HealthToRing(state::DesiredState desired) : desired_(std::move(desired)) {}
+
+  Status reconcile() {
+    auto report = reconciler_->apply(monitor_->apply(desired_).state,
+                                     dataplane::Balancer::default_config());
+    if (!report) return report.error();
+    return {};
+  }
+  void work() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [this] { return changed_ || stop_; });
+      if (stop_) return;
+      changed_ = false;
+      if (auto st = reconcile(); !st) {
+        std::fprintf(stderr, "health: reconcile: %s\n", st.error().to_string().c_str());
+        failed_ = true;
+      }
     }
-    std::this_thread::sleep_for(5ms);
+  }
+
+  const state::DesiredState desired_;
+  std::unique_ptr<dataplane::Balancer> lb_;
+  std::unique_ptr<state::BalancerWriter> writer_;
+  std::unique_ptr<state::Reconciler> reconciler_;  // guarded by mu_
+  std::unique_ptr<health::Monitor> monitor_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool changed_ = false;
+  bool stop_ = false;
+  std::atomic<bool> failed_{false};
+  std::optional<Clock::time_point> changed_at_;
+  std::thread worker_;
+};
+
+struct Detection {
+  double to_ring_ms = 0;    // the failure -> no ring slot names the backend
+  double to_change_ms = 0;  // the failure -> the Monitor's change callback
+  double poll_ms = 0;       // mean time of one read of the ring
+};
+
+bool ring_names(const std::vector<uint32_t>& ring, uint32_t backend_index) {
+  return std::find(ring.begin(), ring.end(), backend_index) != ring.end();
+}
+
+// One measurement; nullopt (with the reason on stderr) when it could not be made.
+std::optional<Detection> detect_once(state::CheckType type, std::mt19937& rng) {
+  // Three backends, so one failing is not "all down" (keep-last-set would keep it in the
+  // ring). Their ring addresses are test-range ones; their checks go to loopback listeners
+  // through per-backend overrides.
+  constexpr size_t kBackends = 3;
+  constexpr size_t kFailing = 1;
+  std::vector<std::unique_ptr<Backend>> listeners;
+  state::VipSpec v;
+  v.key = *state::VipKey::parse("198.18.200.1:80/tcp");
+  v.health.type = type;
+  v.health.interval_ms = kDetectIntervalMs;
+  v.health.timeout_ms = kDetectTimeoutMs;
+  v.health.rise = 2;
+  v.health.fall = kDetectFall;
+  for (size_t i = 0; i < kBackends; i++) {
+    const uint16_t port = pick_port();
+    listeners.push_back(std::make_unique<Backend>(port));
+    if (!listeners.back()->ok()) {
+      std::fprintf(stderr, "health: cannot listen on 127.0.0.1:%u\n", port);
+      return std::nullopt;
+    }
+    v.backends.push_back({*IpAddress::parse("198.18.3." + std::to_string(i + 1)), 1,
+                          state::BackendState::kActive,
+                          {.port = port, .address = *IpAddress::parse("127.0.0.1")}});
+  }
+  const IpAddress failing = v.backends[kFailing].address;
+  state::DesiredState desired;
+  desired.vips.emplace(v.key, v);
+  auto wiring = HealthToRing::start(desired);
+  if (!wiring) {
+    std::fprintf(stderr, "health: %s\n", wiring.error().to_string().c_str());
+    return std::nullopt;
+  }
+  HealthToRing& h = **wiring;
+  // Up (pending -> up changes no weight), then a few steady checks.
+  const auto deadline = Clock::now() + 3s;
+  bool steady = false;
+  while (!steady && Clock::now() < deadline) {
+    auto s = h.monitor().snapshot();
+    steady = s.backends.size() == kBackends &&
+             std::all_of(s.backends.begin(), s.backends.end(), [](const auto& b) {
+               return b.health == health::Health::kUp && b.checks >= 3;
+             });
+    if (!steady) std::this_thread::sleep_for(5ms);
+  }
+  auto idx = h.indices(v.key, failing);
+  if (!steady || !idx) {
+    std::fprintf(stderr, "health: the backends did not come up within 3 s\n");
+    return std::nullopt;
+  }
+  const auto [vip_index, backend_index] = *idx;
+  auto ring = h.balancer().ring(vip_index);
+  if (!ring || !ring_names(*ring, backend_index)) {
+    std::fprintf(stderr, "health: the ring does not name the backend before it fails\n");
+    return std::nullopt;
   }
   // Fail at a random phase relative to the checks.
   std::this_thread::sleep_for(std::chrono::microseconds(
       std::uniform_int_distribution<int>(0, kDetectIntervalMs * 1000)(rng)));
-  {
-    std::lock_guard lock(mu);
-    changed.reset();
-  }
-  const auto failed = Clock::now();
+  h.take_change_time();
+  // The poller reads the ring from the kernel map until no slot names the backend.
+  std::atomic<bool> go{false};
+  std::optional<Clock::time_point> gone;
+  std::optional<Clock::time_point> failed_at;
+  size_t polls = 0;
+  Clock::duration polling{};
+  std::thread poller([&] {
+    while (!go) std::this_thread::yield();
+    const auto start = Clock::now();
+    const auto until = start + 3s;
+    for (auto now = start; now < until; now = Clock::now()) {
+      auto r = h.balancer().ring(vip_index);
+      const auto read = Clock::now();
+      polls++;
+      if (r && !ring_names(*r, backend_index)) {
+        gone = read;
+        break;
+      }
+    }
+    polling = Clock::now() - start;
+  });
+  failed_at = Clock::now();
+  go = true;
   if (type == state::CheckType::kTcp) {
-    backend.close();
+    listeners[kFailing]->refuse();
   } else {
-    backend.hang();
+    listeners[kFailing]->hang();
   }
-  std::unique_lock lock(mu);
-  cv.wait_for(lock, 3s, [&] { return changed.has_value(); });
-  std::optional<double> ms;
-  if (changed && (*monitor)->weight_factor(vip, *IpAddress::parse(address)) == 0.0) {
-    ms = std::chrono::duration<double, std::milli>(*changed - failed).count();
+  poller.join();
+  const auto changed = h.take_change_time();
+  if (!gone || h.failed()) {
+    std::fprintf(stderr, "health: the ring still names the failed backend after 3 s\n");
+    return std::nullopt;
   }
-  lock.unlock();
-  (*monitor)->stop();
-  return ms;
+  Detection d;
+  d.to_ring_ms = std::chrono::duration<double, std::milli>(*gone - *failed_at).count();
+  d.to_change_ms = changed ? std::chrono::duration<double, std::milli>(*changed - *failed_at).count()
+                           : d.to_ring_ms;
+  d.poll_ms = std::chrono::duration<double, std::milli>(polling).count() / std::max<size_t>(polls, 1);
+  return d;
 }
 
 int detect_case(const Options& opts, const std::string& name, state::CheckType type) {
+  if (::geteuid() != 0) {
+    std::fprintf(stderr,
+                 "health %s: skipped: needs root (the ring is read from a BPF map of a loaded "
+                 "balancer)\n",
+                 name.c_str());
+    return 0;
+  }
   std::mt19937 rng(std::random_device{}());
   const int runs = static_cast<int>(scaled(opts, 5L * opts.runs, 3));
-  std::vector<double> values;
+  std::vector<double> to_ring, to_change, poll;
   for (int i = 0; i < runs; i++) {
-    auto ms = detect_once(type, rng);
-    if (!ms) {
-      std::fprintf(stderr, "health %s: run %d saw no change within 3 s\n", name.c_str(), i);
+    auto d = detect_once(type, rng);
+    if (!d) {
+      std::fprintf(stderr, "health %s: run %d failed\n", name.c_str(), i);
       return 1;
     }
-    values.push_back(*ms);
+    to_ring.push_back(d->to_ring_ms);
+    to_change.push_back(d->to_change_ms);
+    poll.push_back(d->poll_ms);
   }
   const double budget = kDetectFall * kDetectIntervalMs + 50.0;
-  emit(opts, kSuite, name, "detect_to_map_ms", median(values), "ms",
+  emit(opts, kSuite, name, "detect_to_map_ms", median(to_ring), "ms",
        {{"target", budget},
         {"budget_ms", budget},
-        {"max", *std::max_element(values.begin(), values.end())},
-        {"min", *std::min_element(values.begin(), values.end())},
+        {"max", *std::max_element(to_ring.begin(), to_ring.end())},
+        {"min", *std::min_element(to_ring.begin(), to_ring.end())},
+        {"to_change_ms", median(to_change)},
+        {"poll_ms", median(poll)},
         {"runs", runs},
         {"interval_ms", kDetectIntervalMs},
         {"timeout_ms", kDetectTimeoutMs},
@@ -267,9 +437,13 @@ int detect_case(const Options& opts, const std::string& name, state::CheckType t
 
 // ---- cpu_pct_of_core ----------------------------------------------------------------------
 
-double cpu_seconds(const rusage& r) {
-  return r.ru_utime.tv_sec + r.ru_utime.tv_usec / 1e6 + r.ru_stime.tv_sec +
-         r.ru_stime.tv_usec / 1e6;
+double seconds_of(const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; }
+
+// CPU time of this process: user and system seconds.
+std::pair<double, double> cpu_seconds() {
+  rusage r{};
+  ::getrusage(RUSAGE_SELF, &r);
+  return {seconds_of(r.ru_utime), seconds_of(r.ru_stime)};
 }
 
 // CPU seconds (user + system) of process `pid` from /proc.
@@ -351,6 +525,50 @@ struct ListenerProcess {
   }
 };
 
+// The floor: the kernel's work for the same connections at the same pace, from a plain loop
+// with no scheduler, event loop or bookkeeping: TCP_QUICKACK off, a non-blocking connect (on
+// loopback the handshake completes inside it), the abort, as the checker's tcp check does.
+// Returns the CPU percentage of one core; `unconnected` counts connections that had not
+// completed when aborted (the floor would then be too low).
+double floor_cpu_pct(size_t n, uint16_t port, double seconds, uint64_t& unconnected) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  const linger reset{.l_onoff = 1, .l_linger = 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+  std::vector<sockaddr_in> targets(n);
+  for (size_t i = 0; i < n; i++) {
+    targets[i].sin_family = AF_INET;
+    targets[i].sin_port = htons(port);
+    std::memcpy(&targets[i].sin_addr, IpAddress::parse(loopback_address(i, 0))->bytes(), 4);
+  }
+  // n connections a second, in rounds 25 ms apart (the Monitor's batches).
+  constexpr auto kRound = 25ms;
+  const size_t per_round = std::max<size_t>(n * 25 / 1000, 1);
+  size_t next = 0;
+  const auto [u0, s0] = cpu_seconds();
+  const auto t0 = Clock::now();
+  for (auto round = t0; round < t0 + std::chrono::duration<double>(seconds); round += kRound) {
+    std::this_thread::sleep_until(round);
+    for (size_t k = 0; k < per_round; k++, next = (next + 1) % n) {
+      const int no = 0;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &no, sizeof(no));
+      ::connect(fd, reinterpret_cast<const sockaddr*>(&targets[next]), sizeof(targets[next]));
+      pollfd p{fd, POLLOUT, 0};
+      if (::poll(&p, 1, 0) != 1 || (p.revents & (POLLERR | POLLHUP))) unconnected++;
+      sockaddr unspec{};
+      unspec.sa_family = AF_UNSPEC;
+      ::connect(fd, &unspec, sizeof(unspec));
+      int err = 0;
+      socklen_t len = sizeof(err);
+      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    }
+  }
+  const auto [u1, s1] = cpu_seconds();
+  const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+  ::close(fd);
+  return 100.0 * ((u1 - u0) + (s1 - s0)) / wall;
+}
+
 int cpu_case(const Options& opts) {
   // The child holds one fd per listener; this process one per running check (a few hundred).
   const size_t fds = raise_fd_limit();
@@ -373,8 +591,9 @@ int cpu_case(const Options& opts) {
   spec.interval_ms = 1000;
   spec.timeout_ms = 500;
   const double seconds = std::max(5.0 * opts.scale, 0.5);  // >= 5 s in a real run
-  std::vector<double> pcts;
+  std::vector<double> pcts, user_pcts, sys_pcts, floor_pcts;
   std::vector<double> listener_pcts;
+  uint64_t unconnected = 0;
   uint64_t checks = 0, failures = 0;
   for (int run = 0; run < opts.runs; run++) {
     auto monitor = health::Monitor::start([] {});
@@ -386,19 +605,21 @@ int cpu_case(const Options& opts) {
     // The first round spreads over one interval (the start delay); measure after it.
     std::this_thread::sleep_for(1200ms);
     const auto before = (*monitor)->snapshot();
-    rusage r0{};
-    ::getrusage(RUSAGE_SELF, &r0);
+    const auto [u0, s0] = cpu_seconds();
     const double l0 = process_cpu_seconds(listeners.pid);
     const auto t0 = Clock::now();
     std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-    rusage r1{};
-    ::getrusage(RUSAGE_SELF, &r1);
+    const auto [u1, s1] = cpu_seconds();
     const double l1 = process_cpu_seconds(listeners.pid);
     const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
     const auto after = (*monitor)->snapshot();
     (*monitor)->stop();
-    pcts.push_back(100.0 * (cpu_seconds(r1) - cpu_seconds(r0)) / wall);
+    user_pcts.push_back(100.0 * (u1 - u0) / wall);
+    sys_pcts.push_back(100.0 * (s1 - s0) / wall);
+    pcts.push_back(user_pcts.back() + sys_pcts.back());
     listener_pcts.push_back(100.0 * (l1 - l0) / wall);
+    // Same run, same listeners, same machine load: the floor right after.
+    floor_pcts.push_back(floor_cpu_pct(n, port, seconds, unconnected));
     checks += after.checks_total - before.checks_total;
     failures += after.failures_total - before.failures_total;
   }
@@ -410,8 +631,13 @@ int cpu_case(const Options& opts) {
         {"seconds", seconds},
         {"checks_per_s", checks / (seconds * opts.runs)},
         {"failed_checks", failures},
+        {"user_pct", median(user_pcts)},
+        {"sys_pct", median(sys_pcts)},
+        {"floor_cpu_pct", median(floor_pcts)},
+        {"over_floor_pct", median(pcts) - median(floor_pcts)},
+        {"floor_unconnected", unconnected},
         {"listener_cpu_pct", median(listener_pcts)}});
-  return failures == 0 ? 0 : 1;
+  return failures == 0 && unconnected == 0 ? 0 : 1;
 }
 
 }  // namespace
