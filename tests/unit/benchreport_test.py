@@ -84,7 +84,8 @@ class RenderTest(Workspace):
         # lab: one row per case, sorted by path; 5.02 / 5.80 = 0.866 misses the 0.9 target.
         self.assertIn("| established | v4 | 10000 | 2 | 5.80 | 5.02 | 0.866 | ≥ 0.9 | **FAIL** |",
                       md)
-        self.assertIn("| established | v4 | 1 | 1 | 3.10 | 2.95 | 0.952 | ≥ 0.9 | pass |", md)
+        self.assertIn("| established | v4 | 1 | 1 | 3.10 | 2.95 | 0.952 | ≥ 0.9 | pass | 16.4 |",
+                      md)
         self.assertIn("| new_flow | v4 | 10000 | 1 | 3.05 | 1.20 | 0.393 |  | — |", md)
         self.assertLess(md.index("| established | v6 |"), md.index("| new_flow |"))
         # health and discovery, the failed suite, and the record no table knows.

@@ -26,7 +26,9 @@ DETAILS = (
     ("backends", "N={}"), ("ring_size", "M={}"), ("worst", "worst {}"),
     ("min_over_mean", "min/mean {}"), ("min", "min {}"), ("max", "max {}"),
     ("p99", "p99 {}"), ("runs", "{} runs"), ("samples", "{} samples"),
-    ("checks_per_s", "{} checks/s"), ("failed_checks", "{} failed checks"),
+    ("to_change_ms", "monitor callback {} ms"), ("checks_per_s", "{} checks/s"),
+    ("failed_checks", "{} failed checks"), ("floor_cpu_pct", "kernel floor {} %"),
+    ("over_floor_pct", "{} % over the floor"),
     ("slots_changed", "{} slots changed"), ("changes", "{} slots changed"),
     ("reason", "{}"),
 )
@@ -186,13 +188,16 @@ def lab(results):
                 results.show([r])
             cells.append(number(r["value"], r.get("unit", "")) if r else NOT_MEASURED)
         ratio = row.get("ratio_to_floor")
+        extra = ratio.get("xlb_extra_ns_per_core") if ratio else None
         rows.append((row.get("path", row["case"]), row.get("family", ""), row.get("flows", ""),
                      row.get("cores", ""), *cells, bound(ratio) if ratio else "",
-                     result_cell(ratio) if ratio else "—"))
+                     result_cell(ratio) if ratio else "—",
+                     number(extra, "ns") if isinstance(extra, (int, float)) else ""))
     if not rows:
         return not_measured(results, "lab")
     return md_table(("path", "family", "flows", "cores", "floor Mpps", "xlb Mpps",
-                     "xlb / floor", "target", "result"), rows, "llrrrrrrl")
+                     "xlb / floor", "target", "result", "xlb extra ns/packet/core"), rows,
+                    "llrrrrrrlr")
 
 
 def failures(results):
