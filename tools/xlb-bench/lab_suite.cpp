@@ -248,12 +248,24 @@ Status run_case(Lab& lab, Path path, Family family, uint32_t flows,
                           {"packets", static_cast<uint64_t>(median(sent))},
                           {"runs", lab.opts.runs}};
   if (timed_out) extra["time_bound_hit"] = true;
+  if (path == Path::kNewFlow) {
+    // A tuple recurs after this many frames; the table holds flow_table_capacity() per CPU,
+    // beyond which every insert evicts.
+    extra["tuples_before_repeat"] = uint64_t{flows} * XLB_PKTGEN_SPORT_SPAN;
+    extra["table_capacity_per_cpu"] = lab.lb.flow_table_capacity();
+  }
   emit(lab.opts, "lab", name, "floor_mpps", median(floor), "Mpps", extra);
   nlohmann::json xlb_extra = extra;
   xlb_extra["counted"] = path == Path::kPassNonVip ? "xlb_xdp_pass" : "sink";
   emit(lab.opts, "lab", name, "xlb_mpps", median(xlb), "Mpps", xlb_extra);
   nlohmann::json ratio_extra = extra;
   if (path == Path::kEstablished) ratio_extra["target"] = kEstablishedTarget;
+  // What xlb adds per packet on one core, to compare with the xdp suite's delta_ns: the
+  // ratio is (floor ns) / (floor ns + this), whatever else the floor path costs.
+  if (median(xlb) > 0 && median(floor) > 0) {
+    ratio_extra["xlb_extra_ns_per_core"] = cores * (1e3 / median(xlb) - 1e3 / median(floor));
+    ratio_extra["floor_ns_per_core"] = cores * 1e3 / median(floor);
+  }
   emit(lab.opts, "lab", name, "ratio_to_floor", median(ratio), "ratio", ratio_extra);
   return {};
 }
