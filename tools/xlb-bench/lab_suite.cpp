@@ -18,6 +18,7 @@
 // cores: generator threads pinned to CPUs 0..cores-1; veth picks the receive queue by the
 // sending CPU, so each core also runs the NAPI of one queue of l0 and g0.
 #include <arpa/inet.h>
+#include <gflags/gflags.h>
 #include <netinet/in.h>
 #include <sched.h>
 
@@ -26,8 +27,6 @@
 #include <cstdio>
 #include <string>
 #include <vector>
-
-#include <gflags/gflags.h>
 
 #include "bench.h"
 #include "lab_topology.h"
@@ -189,9 +188,8 @@ Result<Sample> run_once(Lab& lab, Path path, bool xlb, const std::vector<int>& c
 
   Sample s{.sent = r->sent, .timed_out = r->timed_out};
   if (xlb) XLB_TRY(check_path(path, *lb_before, *lb_after));
-  s.counted = xlb && path == Path::kPassNonVip
-                  ? delta(*lb_before, *lb_after, XLB_CNT_XDP_PASS)
-                  : sink_after->packets - sink_before->packets;
+  s.counted = xlb && path == Path::kPassNonVip ? delta(*lb_before, *lb_after, XLB_CNT_XDP_PASS)
+                                               : *sink_after - *sink_before;
   s.mpps = r->seconds > 0 ? s.counted / r->seconds / 1e6 : 0;
   return s;
 }
@@ -216,8 +214,7 @@ std::string case_name(Path path, Family family, uint32_t flows, size_t cores) {
          std::to_string(flows) + "flows_" + std::to_string(cores) + "core";
 }
 
-Status run_case(Lab& lab, Path path, Family family, uint32_t flows,
-                const std::vector<int>& cpus) {
+Status run_case(Lab& lab, Path path, Family family, uint32_t flows, const std::vector<int>& cpus) {
   const FrameSpec spec = spec_for(path, family, flows);
   XLB_TRY(lab.gen.configure(spec));
   if (path == Path::kEstablished) XLB_TRY(warm_table(lab, flows, cpus[0]));
@@ -240,13 +237,11 @@ Status run_case(Lab& lab, Path path, Family family, uint32_t flows,
   const std::string fam = family == Family::kV4 ? "v4" : "v6";
   const int cores = static_cast<int>(cpus.size());
   const std::string name = case_name(path, family, flows, cpus.size());
-  nlohmann::json extra = {{"path", path_name(path)},
-                          {"family", fam},
-                          {"flows", flows},
-                          {"cores", cores},
-                          {"frame_size", spec.size},
-                          {"packets", static_cast<uint64_t>(median(sent))},
-                          {"runs", lab.opts.runs}};
+  nlohmann::json extra = {
+      {"path", path_name(path)}, {"family", fam},
+      {"flows", flows},          {"cores", cores},
+      {"frame_size", spec.size}, {"packets", static_cast<uint64_t>(median(sent))},
+      {"runs", lab.opts.runs}};
   if (timed_out) extra["time_bound_hit"] = true;
   if (path == Path::kNewFlow) {
     // A tuple recurs after this many frames; the table holds flow_table_capacity() per CPU,
@@ -323,9 +318,8 @@ int run_lab_suite(const Options& opts) {
             continue;
           }
           if (auto st = run_case(lab, path, family, flows, set); !st) {
-            return fail(std::string(path_name(path)) + " " + std::to_string(flows) +
-                        " flows, " + std::to_string(set.size()) +
-                        " core(s): " + st.error().to_string());
+            return fail(std::string(path_name(path)) + " " + std::to_string(flows) + " flows, " +
+                        std::to_string(set.size()) + " core(s): " + st.error().to_string());
           }
         }
       }

@@ -31,15 +31,15 @@ Result<std::unique_ptr<LabTopology>> LabTopology::create(int queues, int sink_fd
   const int g = t->gen_ns_.get(), l = t->lb_ns_.get();
 
   const std::string q = std::to_string(queues);
-  XLB_TRY(run_command({"ip", "link", "add", "g0", "address", g0_mac().to_string(), "mtu", "1600",
-                       "numtxqueues", q, "numrxqueues", q, "type", "veth", "peer", "name", "l0",
-                       "address", l0_mac().to_string(), "mtu", "1600", "numtxqueues", q,
-                       "numrxqueues", q, "netns", pktgen::fd_path(l)},
+  const std::string end = " mtu 1600 numtxqueues " + q + " numrxqueues " + q;
+  XLB_TRY(run_command("ip link add g0 address " + g0_mac().to_string() + end +
+                          " type veth peer name l0 address " + l0_mac().to_string() + end +
+                          " netns " + pktgen::fd_path(l),
                       g));
-  XLB_TRY(run_command({"sysctl", "-qw", "net.ipv6.conf.g0.disable_ipv6=1"}, g));
-  XLB_TRY(run_command({"ip", "link", "set", "l0", "addrgenmode", "none"}, l));
-  XLB_TRY(run_command({"ip", "link", "set", "g0", "up"}, g));
-  XLB_TRY(run_command({"ip", "link", "set", "l0", "up"}, l));
+  XLB_TRY(run_command("sysctl -qw net.ipv6.conf.g0.disable_ipv6=1", g));
+  XLB_TRY(run_command("ip link set l0 addrgenmode none", l));
+  XLB_TRY(run_command("ip link set g0 up", g));
+  XLB_TRY(run_command("ip link set l0 up", l));
   auto ifindex = pktgen::ifindex_in(g, "g0");
   if (!ifindex) return ifindex.error();
   t->g0_ifindex_ = *ifindex;

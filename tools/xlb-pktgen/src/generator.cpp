@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <latch>
+#include <numeric>
 #include <optional>
 #include <set>
 #include <thread>
@@ -39,8 +40,7 @@ struct Generator::DispatcherKeeper {
     auto ns = create_netns();
     if (!ns) return ns.error();
     k->netns = std::move(*ns);
-    XLB_TRY(run_command({"ip", "link", "add", "keep0", "type", "veth", "peer", "name", "keep1"},
-                        k->netns.get()));
+    XLB_TRY(run_command("ip link add keep0 type veth peer name keep1", k->netns.get()));
     auto att = run_in_netns(k->netns.get(), [&] {
       return dataplane::XdpAttachment::attach(prog_fd, "keep0", dataplane::AttachMode::kNative,
                                               false);
@@ -57,15 +57,17 @@ Result<std::unique_ptr<Generator>> Generator::load() {
   if (!g->skel_) return Error::from_errno(errno, "loading the generator's XDP programs");
   auto keeper = DispatcherKeeper::create(g->tx_fd());
   if (!keeper) {
-    return Error::invalid("keeping the generator in the XDP dispatcher (an idle veth in a "
-                          "namespace of its own): " + keeper.error().to_string());
+    return Error::invalid(
+        "keeping the generator in the XDP dispatcher (an idle veth in a "
+        "namespace of its own): " +
+        keeper.error().to_string());
   }
   g->keeper_ = std::move(*keeper);
   g->config_ = dataplane::Map<uint32_t, xlb_pktgen_config>(
       dataplane::MapRef(bpf_map__fd(g->skel_->maps.pktgen_config), "pktgen_config"));
   g->state_ = dataplane::PerCpuArray<xlb_pktgen_state>(
       dataplane::MapRef(bpf_map__fd(g->skel_->maps.pktgen_state), "pktgen_state"));
-  g->sink_ = dataplane::PerCpuArray<xlb_traffic>(
+  g->sink_ = dataplane::PerCpuArray<uint64_t>(
       dataplane::MapRef(bpf_map__fd(g->skel_->maps.pktgen_sink), "pktgen_sink"));
   return g;
 }
@@ -87,23 +89,18 @@ Status Generator::configure(const FrameSpec& spec) {
   return {};
 }
 
-Result<xlb_traffic> Generator::sink() const {
+Result<uint64_t> Generator::sink() const {
   auto per_cpu = sink_.lookup_all(0);
   if (!per_cpu) return per_cpu.error();
-  xlb_traffic sum{};
-  for (const auto& t : *per_cpu) {
-    sum.packets += t.packets;
-    sum.bytes += t.bytes;
-  }
-  return sum;
+  return std::accumulate(per_cpu->begin(), per_cpu->end(), uint64_t{0});
 }
 
-Result<xlb_traffic> Generator::settled_sink() const {
+Result<uint64_t> Generator::settled_sink() const {
   auto last = sink();
   for (int i = 0; i < 40 && last; i++) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
     auto now = sink();
-    if (!now || now->packets == last->packets) return now;
+    if (!now || *now == *last) return now;
     last = now;
   }
   return last;
@@ -123,8 +120,7 @@ Status Generator::start_sequence(std::span<const int> cpus) {
 
 Status Generator::inject_thread(const InjectOptions& opts, size_t index, uint64_t count,
                                 std::chrono::steady_clock::time_point start,
-                                std::chrono::steady_clock::time_point& end,
-                                bool& timed_out) const {
+                                std::chrono::steady_clock::time_point& end, bool& timed_out) const {
   xdp_md ctx{};
   ctx.data_end = frame_.size();
   ctx.ingress_ifindex = opts.ifindex;
@@ -138,8 +134,8 @@ Status Generator::inject_thread(const InjectOptions& opts, size_t index, uint64_
     run.repeat = static_cast<int>(std::min(remaining, kChunk));
     if (bpf_prog_test_run_opts(tx_fd(), &run) != 0) {
       end = std::chrono::steady_clock::now();
-      return Error::from_errno(errno, "BPF_PROG_TEST_RUN (live frames) on thread " +
-                                          std::to_string(index));
+      return Error::from_errno(
+          errno, "BPF_PROG_TEST_RUN (live frames) on thread " + std::to_string(index));
     }
     remaining -= static_cast<uint64_t>(run.repeat);
     if (remaining > 0 && std::chrono::steady_clock::now() >= deadline) {
@@ -171,8 +167,9 @@ Result<InjectResult> Generator::inject(const InjectOptions& opts) {
   auto initial = is_initial_netns(opts.netns_fd);
   if (!initial) return initial.error();
   if (*initial) {
-    return Error::invalid("refusing to send into the initial network namespace: "
-                          "only namespaces made for testing are allowed");
+    return Error::invalid(
+        "refusing to send into the initial network namespace: "
+        "only namespaces made for testing are allowed");
   }
 
   XLB_TRY(start_sequence(opts.cpus));
@@ -199,8 +196,8 @@ Result<InjectResult> Generator::inject(const InjectOptions& opts) {
         CPU_ZERO(&set);
         CPU_SET(opts.cpus[i], &set);
         if (sched_setaffinity(0, sizeof(set), &set) != 0) {
-          return Error::from_errno(errno, "pinning a generator thread to CPU " +
-                                              std::to_string(opts.cpus[i]));
+          return Error::from_errno(
+              errno, "pinning a generator thread to CPU " + std::to_string(opts.cpus[i]));
         }
         return {};
       }();
@@ -213,8 +210,10 @@ Result<InjectResult> Generator::inject(const InjectOptions& opts) {
       if (!prepared_ok) return;
       uint64_t share = opts.count / threads + (i < opts.count % threads ? 1 : 0);
       bool late = false;
-      if (share > 0) results[i] = inject_thread(opts, i, share, start, ends[i], late);
-      else ends[i] = start;
+      if (share > 0)
+        results[i] = inject_thread(opts, i, share, start, ends[i], late);
+      else
+        ends[i] = start;
       timed_out[i] = late;
     });
   }

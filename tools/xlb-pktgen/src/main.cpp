@@ -171,8 +171,8 @@ Status parse_args(int argc, char** argv, Args& a) {
       value = name.substr(eq + 1);
       name.resize(eq);
     }
-    auto opt = std::find_if(table.begin(), table.end(),
-                            [&](const Option& o) { return o.name == name; });
+    auto opt =
+        std::find_if(table.begin(), table.end(), [&](const Option& o) { return o.name == name; });
     if (opt == table.end()) return Error::invalid("unknown option --" + name + " (see --help)");
     if (opt->takes_value && !value) {
       if (i + 1 >= argc) return Error::invalid("--" + name + " needs a value");
@@ -206,7 +206,8 @@ Result<FrameSpec> spec_of(const Args& a) {
     try {
       *out = test::mac(*text);
     } catch (const std::invalid_argument&) {
-      return Error::invalid("MAC address '" + *text + "': want six hex bytes like 02:00:00:00:00:01");
+      return Error::invalid("MAC address '" + *text +
+                            "': want six hex bytes like 02:00:00:00:00:01");
     }
   }
   XLB_TRY(validate(spec));
@@ -326,7 +327,7 @@ int run(const Args& a) {
   if (!result) return runtime_error(result.error());
   auto after = (*gen)->settled_sink();
   if (!after) return runtime_error(after.error());
-  uint64_t returned = after->packets - before->packets;
+  uint64_t returned = *after - *before;
   double secs = result->seconds > 0 ? result->seconds : 1e-9;
 
   nlohmann::json out = {{"tool", "xlb-pktgen"},

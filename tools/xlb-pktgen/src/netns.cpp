@@ -59,8 +59,8 @@ Result<UniqueFd> open_netns(std::string_view name_or_path) {
   if (path.find('/') == std::string::npos) path = "/run/netns/" + path;
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    return Error::from_errno(errno, "opening network namespace " + path +
-                                        " (`ip netns list` shows the named ones)");
+    return Error::from_errno(
+        errno, "opening network namespace " + path + " (`ip netns list` shows the named ones)");
   }
   UniqueFd owned(fd);
   // Entering it is the real test; setns() on a thread that exits right after costs nothing.
@@ -85,7 +85,7 @@ Result<UniqueFd> create_netns() {
   });
   worker.join();
   if (!out) return out;
-  XLB_TRY(run_command({"ip", "link", "set", "lo", "up"}, out->get()));
+  XLB_TRY(run_command("ip link set lo up", out->get()));
   return out;
 }
 
@@ -147,6 +147,19 @@ Status run_command(const std::vector<std::string>& argv, int netns_fd) {
   if (WIFEXITED(status) && WEXITSTATUS(status) == 127) why = "command not found";
   return Error::invalid("`" + line + "` failed (" + why + ")" +
                         (output.empty() ? "" : ": " + output));
+}
+
+Status run_command(std::string_view line, int netns_fd) {
+  std::vector<std::string> argv;
+  size_t pos = 0;
+  while (pos < line.size()) {
+    size_t end = line.find(' ', pos);
+    if (end == std::string_view::npos) end = line.size();
+    if (end > pos) argv.emplace_back(line.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  if (argv.empty()) return Error::invalid("run_command: empty command");
+  return run_command(argv, netns_fd);
 }
 
 Result<int> ifindex_in(int netns_fd, const std::string& ifname) {

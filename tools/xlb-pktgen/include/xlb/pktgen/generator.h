@@ -34,8 +34,8 @@ struct xlb_pktgen;  // the generated skeleton
 namespace xlb::pktgen {
 
 struct InjectOptions {
-  int netns_fd = -1;  // the namespace of the interface (never the initial one)
-  int ifindex = 0;    // the interface, in that namespace
+  int netns_fd = -1;   // the namespace of the interface (never the initial one)
+  int ifindex = 0;     // the interface, in that namespace
   uint64_t count = 0;  // frames in total, split over the threads
   std::chrono::milliseconds max_duration{1000};
   std::vector<int> cpus;  // one thread per entry, pinned to that CPU
@@ -43,8 +43,8 @@ struct InjectOptions {
 };
 
 struct InjectResult {
-  uint64_t sent = 0;      // frames the generator program wrote (its per-CPU counters)
-  double seconds = 0;     // from the common start to the last thread's end
+  uint64_t sent = 0;       // frames the generator program wrote (its per-CPU counters)
+  double seconds = 0;      // from the common start to the last thread's end
   bool timed_out = false;  // the time bound stopped a thread before its count
 };
 
@@ -66,11 +66,11 @@ class Generator {
 
   Result<InjectResult> inject(const InjectOptions& opts);
 
-  // Frames and bytes xlb_pktgen_sink counted so far, summed over CPUs.
-  Result<xlb_traffic> sink() const;
+  // Frames xlb_pktgen_sink counted so far, summed over CPUs.
+  Result<uint64_t> sink() const;
   // The same, once the count stops moving (frames still in flight in the veth rings after
   // inject() returned), polling every 5 ms for at most 200 ms.
-  Result<xlb_traffic> settled_sink() const;
+  Result<uint64_t> settled_sink() const;
 
   int tx_fd() const;
   int sink_fd() const;
@@ -90,7 +90,7 @@ class Generator {
   test::Bytes frame_;
   dataplane::Map<uint32_t, xlb_pktgen_config> config_;
   dataplane::PerCpuArray<xlb_pktgen_state> state_;
-  dataplane::PerCpuArray<xlb_traffic> sink_;
+  dataplane::PerCpuArray<uint64_t> sink_;
 };
 
 }  // namespace xlb::pktgen

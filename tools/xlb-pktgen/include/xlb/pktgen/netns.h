@@ -58,6 +58,8 @@ auto run_in_netns(int netns_fd, Fn&& fn) -> decltype(fn()) {
 // Runs argv[0] (looked up in PATH, no shell) in the namespace `netns_fd` (-1: the caller's)
 // and waits for it. Fails with the command line and its output when it exits non-zero.
 Status run_command(const std::vector<std::string>& argv, int netns_fd = -1);
+// The same with the arguments separated by spaces (no quoting: arguments hold no spaces).
+Status run_command(std::string_view line, int netns_fd = -1);
 
 // Index of interface `ifname` in namespace `netns_fd`.
 Result<int> ifindex_in(int netns_fd, const std::string& ifname);
