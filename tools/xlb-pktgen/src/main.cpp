@@ -291,9 +291,10 @@ int run(const Args& a) {
   if (!gen) return runtime_error(gen.error());
   if (auto st = (*gen)->configure(*spec); !st) return usage_error(st.error());
 
-  // Attachments live until the end of run(): the sink on DEV, the reflector on the peer.
-  std::optional<dataplane::XdpAttachment> sink, reflector;
+  // Attachments live until the end of run(): the sink on DEV, the reflector on the peer
+  // (declared after the programs: detached first).
   std::unique_ptr<dataplane::HelperPrograms> helpers;
+  std::optional<dataplane::XdpAttachment> sink, reflector;
   if (a.sink) {
     auto att = run_in_netns(ns->get(), [&] {
       return dataplane::XdpAttachment::attach((*gen)->sink_fd(), a.dev,
@@ -338,7 +339,7 @@ int run(const Args& a) {
                         {"new_connections", spec->new_connections},
                         {"frame_size", spec->size},
                         {"threads", a.threads},
-                        {"batch_size", 64},
+                        {"batch_size", pktgen::InjectOptions{}.batch_size},
                         {"sent", result->sent},
                         {"seconds", result->seconds},
                         {"sent_mpps", result->sent / secs / 1e6},
