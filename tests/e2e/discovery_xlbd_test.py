@@ -38,6 +38,7 @@ sys.path.insert(0, os.path.join(REPO, "tools"))
 sys.path.insert(0, HERE)
 from lab import Lab  # noqa: E402
 import xlbd_fixture as fx  # noqa: E402
+from xlbd_fixture import wait_for  # noqa: E402
 
 ETCD, ETCDCTL = "/usr/bin/etcd", "/usr/bin/etcdctl"
 PREFIX = "/xlb/e2e"
@@ -53,16 +54,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout, step=0.01):
-    """Seconds until predicate() holds, or None after `timeout`."""
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if predicate():
-            return time.monotonic() - t0
-        time.sleep(step)
-    return None
 
 
 class DiscoveryXlbd(fx.Xlbd):

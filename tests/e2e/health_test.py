@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.join(REPO, "tools"))
 sys.path.insert(0, HERE)
 from lab import Lab  # noqa: E402
 import xlbd_fixture as fx  # noqa: E402
+from xlbd_fixture import wait_for  # noqa: E402
 
 INTERVAL_S, RISE, FALL = 0.1, 2, 3
 VIP = "198.18.200.1:80/tcp"
@@ -64,16 +65,6 @@ def health_of(xlbd, address):
                 if b["address"] == address:
                     return b
     raise AssertionError(f"{address} not in /v1/health")
-
-
-def wait_for(predicate, timeout, step=0.005):
-    """Seconds until predicate() holds (polled every `step`), or None after `timeout`."""
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if predicate():
-            return time.monotonic() - t0
-        time.sleep(step)
-    return None
 
 
 class HealthTest(unittest.TestCase):

@@ -142,6 +142,16 @@ vips:
         return None
 
 
+def wait_for(predicate, timeout, step=0.005):
+    """Seconds until predicate() holds (polled every `step`), or None after `timeout`."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if predicate():
+            return time.monotonic() - t0
+        time.sleep(step)
+    return None
+
+
 def client(lab, *args, timeout=120):
     res = lab.run("cli", [PYTHON, TRAFFIC, *map(str, args)], timeout=timeout)
     return json.loads(res.stdout)

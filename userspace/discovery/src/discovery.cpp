@@ -267,50 +267,6 @@ std::string_view to_string(SourceState s) {
   return "?";
 }
 
-nlohmann::json to_json(const SourceStatus& s) {
-  using nlohmann::json;
-  json rejected = json::object();
-  for (int r = 1; r <= kRejectKinds; r++) {
-    if (uint64_t n = s.rejected_by_reason[static_cast<size_t>(r)]; n > 0) {
-      rejected[std::string(to_string(static_cast<Reject>(r)))] = n;
-    }
-  }
-  json j = {{"name", s.name},
-            {"type", to_string(s.type)},
-            {"priority", s.priority},
-            {"state", to_string(s.state)},
-            {"detail", s.detail},
-            {"revision", s.revision ? json(*s.revision) : json(nullptr)},
-            {"events_applied", s.events_applied},
-            {"events_rejected", s.events_rejected},
-            {"rejected_by_reason", std::move(rejected)},
-            {"last_rejection", s.last_rejection},
-            {"stale_total", s.stale_total},
-            {"reconnects_total", s.reconnects_total},
-            {"resyncs_total", s.resyncs_total},
-            {"full_resyncs_total", s.full_resyncs_total},
-            {"problems", s.problems}};
-  if (s.last_good) {
-    j["last_good_unix"] = std::chrono::duration<double>(s.last_good->time_since_epoch()).count();
-  } else {
-    j["last_good_unix"] = nullptr;
-  }
-  return j;
-}
-
-nlohmann::json to_json(const PushReply& r) {
-  using nlohmann::json;
-  json rejected = json::array();
-  for (const auto& x : r.rejected) {
-    rejected.push_back(
-        {{"index", x.index}, {"reason", to_string(x.reason)}, {"message", x.message}});
-  }
-  return {{"source", r.source},
-          {"replace", r.replace},
-          {"accepted", r.accepted},
-          {"rejected", std::move(rejected)}};
-}
-
 nlohmann::json to_json(const Snapshot& s) {
   using nlohmann::json;
   json vips = json::array();

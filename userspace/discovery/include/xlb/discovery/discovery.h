@@ -14,7 +14,7 @@
 //     return ok_status();
 //   });
 //   // API mutate: edit configured_, then reconcile merge(configured_, discovered_, limits).
-//   // POST /v1/events: d->push(body) -> 202 with to_json(reply), 400 with the rejections.
+//   // POST /v1/events: d->push(body) -> 202 when queued, 400 with the rejections.
 //
 // Threads: the callback runs on the worker thread, never concurrently with itself. push(),
 // sources(), applied() and stats() are safe from any thread and never wait for the callback.
@@ -89,9 +89,8 @@ class Discovery {
   std::unique_ptr<Impl> impl_;
 };
 
-// JSON views for the API and xlbctl.
-nlohmann::json to_json(const SourceStatus& s);
-nlohmann::json to_json(const PushReply& r);
+// The snapshot with each entry's owner (tools, debugging). xlbd's API shows sources and push
+// replies through its own views (state::DiscoveryView, state::PushView).
 nlohmann::json to_json(const Snapshot& s);
 
 }  // namespace xlb::discovery
