@@ -168,7 +168,7 @@ Status check_path(Path path, const xlb_counters& before, const xlb_counters& aft
   return {};
 }
 
-// One bounded run with `prog_fd` on l0.
+// One bounded run with xlb (or, for the floor, the reflector) on l0.
 Result<Sample> run_once(Lab& lab, Path path, bool xlb, const std::vector<int>& cpus) {
   XLB_TRY(lab.topo.set_lb_program(xlb ? lab.lb.prog_fd() : lab.floor_fd));
   auto sink_before = lab.gen.sink();
