@@ -15,35 +15,15 @@
 
 #include "xlb/core/address.h"
 #include "xlb/state/config.h"
+#include "xlb/state/yaml_walk.h"
 
 namespace xlb::discovery {
 namespace {
 
 namespace db = discovery_bounds;
-
-struct Field {
-  std::string path;
-  YAML::Mark key_mark = YAML::Mark::null_mark();
-  YAML::Node value;
-
-  YAML::Mark mark() const {
-    if (value.IsNull() && !key_mark.is_null()) return key_mark;
-    return value.Mark();
-  }
-};
-
-std::string describe(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Scalar:
-      return "'" + node.Scalar() + "'";
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Map:
-      return "a map";
-    default:
-      return "no value";
-  }
-}
+using state::yaml::describe;
+using state::yaml::Field;
+using state::yaml::Key;
 
 bool valid_name(const std::string& n) {
   return !n.empty() && n.size() <= 63 && std::isalnum(static_cast<unsigned char>(n[0])) &&
@@ -87,68 +67,21 @@ std::optional<std::string> endpoint_problem(const std::string& url) {
   return std::nullopt;
 }
 
-class Parser {
+class Parser : private state::yaml::Walker {
  public:
-  explicit Parser(std::string source) : source_(std::move(source)) {}
+  explicit Parser(std::string source) : Walker(std::move(source)) {}
 
   Result<DiscoveryConfig> parse(const YAML::Node& node);
 
  private:
-  struct Key {
-    std::string_view name;
-    std::function<Status(const Field&)> parse;
-    bool required = false;
-  };
-
-  Error fail(const YAML::Mark& mark, const std::string& path, const std::string& what) const {
-    return Error::invalid(source_ + ":" + std::to_string(mark.is_null() ? 1 : mark.line + 1) + ":" +
-                          std::to_string(mark.is_null() ? 1 : mark.column + 1) + ": " +
-                          (path.empty() ? "" : path + ": ") + what);
-  }
-  Status walk_map(const Field& f, const std::vector<Key>& keys, std::string_view example);
   Result<std::string> scalar(const Field& f, std::string_view expected);
   Result<uint64_t> duration_ms(const Field& f, uint64_t max_ms, std::string_view why);
   Result<std::string> absolute_path(const Field& f);
   Status parse_source(const Field& f, SourceConfig& out);
 
-  std::string source_;
   DiscoveryConfig config_;
   std::map<std::string, int> name_lines_;
 };
-
-Status Parser::walk_map(const Field& f, const std::vector<Key>& keys, std::string_view example) {
-  if (!f.value.IsMap()) {
-    return fail(f.mark(), f.path,
-                "expected a map, got " + describe(f.value) + " (" + std::string(example) + ")");
-  }
-  std::set<std::string> seen;
-  for (auto it = f.value.begin(); it != f.value.end(); ++it) {
-    const YAML::Node key = it->first;
-    const YAML::Node value = it->second;
-    if (!key.IsScalar()) {
-      return fail(key.Mark(), f.path, "a key must be a plain word, got " + describe(key));
-    }
-    const std::string name = key.Scalar();
-    const std::string path = f.path + "." + name;
-    auto spec =
-        std::find_if(keys.begin(), keys.end(), [&](const Key& k) { return k.name == name; });
-    if (spec == keys.end()) {
-      std::string allowed;
-      for (const auto& k : keys) allowed += (allowed.empty() ? "" : ", ") + std::string(k.name);
-      return fail(key.Mark(), path, "unknown key here (allowed: " + allowed + ")");
-    }
-    if (!seen.insert(name).second) return fail(key.Mark(), path, "given twice (keep one)");
-    XLB_TRY(spec->parse(Field{path, key.Mark(), value}));
-  }
-  for (const auto& k : keys) {
-    if (k.required && !seen.contains(std::string(k.name))) {
-      return fail(
-          f.mark(), f.path,
-          "missing required key '" + std::string(k.name) + "' (" + std::string(example) + ")");
-    }
-  }
-  return ok_status();
-}
 
 Result<std::string> Parser::scalar(const Field& f, std::string_view expected) {
   if (f.value.IsScalar()) return f.value.Scalar();
@@ -282,7 +215,7 @@ Status Parser::parse_source(const Field& f, SourceConfig& out) {
                       }
                       size_t i = 0;
                       for (const auto& item : v.value) {
-                        const Field it{v.path + "[" + std::to_string(i++) + "]",
+                        const Field it{state::yaml::item(v.path, i++),
                                        YAML::Mark::null_mark(), item};
                         auto url = scalar(it, "a URL such as http://198.18.0.10:2379");
                         if (!url) return url.error();
@@ -387,7 +320,7 @@ Result<DiscoveryConfig> Parser::parse(const YAML::Node& node) {
              for (const auto& item : v.value) {
                SourceConfig s;
                XLB_TRY(parse_source(
-                   Field{v.path + "[" + std::to_string(i++) + "]", YAML::Mark::null_mark(), item},
+                   Field{state::yaml::item(v.path, i++), YAML::Mark::null_mark(), item},
                    s));
                config_.sources.push_back(std::move(s));
              }

@@ -6,26 +6,12 @@
 #include <set>
 #include <vector>
 
+#include "xlb/core/spelling.h"
 #include "xlb/maglev/maglev.h"
 #include "xlb/state/config.h"
 
 namespace xlb::discovery::detail {
 namespace {
-
-size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); j++) row[j] = j;
-  for (size_t i = 1; i <= a.size(); i++) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); j++) {
-      size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = up;
-    }
-  }
-  return row[b.size()];
-}
 
 // 1-based line and column of byte `offset` of `text`.
 std::pair<int, int> line_col(std::string_view text, size_t offset) {
@@ -129,18 +115,9 @@ Status ObjectReader::check(const std::vector<std::string_view>& allowed,
     const std::string& key = item.key();
     if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
     std::string accepted;
-    std::string_view suggestion;
-    size_t best = 3;  // near misses only: typos, singular/plural
-    for (auto a : allowed) {
-      accepted += (accepted.empty() ? "" : ", ") + std::string(a);
-      if (size_t d = edit_distance(key, a); d < best) {
-        best = d;
-        suggestion = a;
-      }
-    }
-    std::string hint = suggestion.empty() ? "" : "did you mean '" + std::string(suggestion) + "'? ";
+    for (auto a : allowed) accepted += (accepted.empty() ? "" : ", ") + std::string(a);
     return fail(Reject::kUnknownField, key,
-                "unknown field (" + hint + "accepted: " + accepted + ")");
+                "unknown field (" + did_you_mean(key, allowed) + "accepted: " + accepted + ")");
   }
   return ok_status();
 }

@@ -32,11 +32,18 @@
 #include "xlb/dataplane/attach.h"
 #include "xlb/dataplane/balancer.h"
 #include "xlb/maglev/maglev.h"
+#include "xlb/state/yaml_walk.h"
 
 namespace xlb::state {
 namespace {
 
 namespace cb = config_bounds;
+using yaml::describe;
+using yaml::Field;
+using yaml::item;
+using yaml::join;
+using yaml::Key;
+using yaml::line_of;
 
 // Health-check bounds (xlb::health enforces the same numbers for specs from the API; the state
 // module cannot include it, health depends on state).
@@ -52,58 +59,6 @@ inline constexpr size_t kMaxHttpHostLength = 255;
 inline constexpr size_t kMaxBodyNeedleLength = 1024;
 }  // namespace health_bounds
 namespace hb = health_bounds;
-
-// A value being parsed: its path in the schema and where the file wrote it.
-struct Field {
-  std::string path;  // "vips[0].backends[1].weight"; empty for the document itself
-  YAML::Mark key_mark = YAML::Mark::null_mark();  // null for list items and the document
-  YAML::Node value;
-
-  // yaml-cpp marks an empty value at the next token, often on the next line: point at the key.
-  YAML::Mark mark() const {
-    if (value.IsNull() && !key_mark.is_null()) return key_mark;
-    return value.Mark();
-  }
-};
-
-std::string join(const std::string& path, std::string_view key) {
-  return path.empty() ? std::string(key) : path + "." + std::string(key);
-}
-
-std::string item(const std::string& path, size_t index) {
-  return path + "[" + std::to_string(index) + "]";
-}
-
-int line_of(const YAML::Mark& mark) { return mark.is_null() ? 1 : mark.line + 1; }
-
-// What a node holds, for "expected X, got Y".
-std::string describe(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Scalar:
-      return "'" + node.Scalar() + "'";
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Map:
-      return "a map";
-    default:
-      return "no value";
-  }
-}
-
-size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); j++) row[j] = j;
-  for (size_t i = 1; i <= a.size(); i++) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); j++) {
-      size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = up;
-    }
-  }
-  return row[b.size()];
-}
 
 // "100ms", "30s", "5m", "24h": the largest unit that divides the value.
 std::string format_ms(uint64_t ms) {
@@ -132,19 +87,13 @@ Status assign(T& target, Result<U> parsed) {
   return ok_status();
 }
 
-class ConfigParser {
+class ConfigParser : private yaml::Walker {
  public:
-  explicit ConfigParser(std::string source) : source_(std::move(source)) {}
+  explicit ConfigParser(std::string source) : Walker(std::move(source)) {}
 
   Result<Config> parse(std::string_view text);
 
  private:
-  struct Key {
-    std::string_view name;
-    std::function<Status(const Field&)> parse;
-    bool required = false;
-  };
-
   // Where each key of a health map was written ("timeout" -> mark), for the checks that need
   // the whole map and the VIP's port.
   using HealthMarks = std::map<std::string, YAML::Mark, std::less<>>;
@@ -162,9 +111,6 @@ class ConfigParser {
     Family family;
   };
 
-  Error fail(const YAML::Mark& mark, const std::string& path, const std::string& what) const;
-
-  Status walk_map(const Field& f, const std::vector<Key>& keys, std::string_view example);
   Status parse_document(const YAML::Node& root);
   Status parse_limits(const Field& f);
   Status parse_api(const Field& f);
@@ -198,7 +144,6 @@ class ConfigParser {
   Result<std::string> vip_name(const Field& f);
   Result<uint32_t> ring_size(const Field& f);
 
-  std::string source_;
   Config config_;
   YAML::Mark vips_mark_ = YAML::Mark::null_mark();
   YAML::Mark max_packet_size_mark_ = YAML::Mark::null_mark();
@@ -208,65 +153,6 @@ class ConfigParser {
   std::map<std::string, int> name_lines_;                      // first line of each VIP name
   std::vector<HealthOverrideSite> health_overrides_;  // of the VIP being parsed
 };
-
-Error ConfigParser::fail(const YAML::Mark& mark, const std::string& path,
-                         const std::string& what) const {
-  std::string where = source_ + ":" + std::to_string(line_of(mark)) + ":" +
-                      std::to_string(mark.is_null() ? 1 : mark.column + 1) + ": ";
-  return Error::invalid(where + (path.empty() ? "" : path + ": ") + what);
-}
-
-Status ConfigParser::walk_map(const Field& f, const std::vector<Key>& keys,
-                              std::string_view example) {
-  if (!f.value.IsMap()) {
-    return fail(f.mark(), f.path,
-                "expected a map, got " + describe(f.value) + " (" + std::string(example) + ")");
-  }
-  std::map<std::string, int> seen;  // key -> line
-  for (auto it = f.value.begin(); it != f.value.end(); ++it) {
-    // Copies: the iterator hands out a proxy temporary, and Nodes are cheap shared handles.
-    const YAML::Node key = it->first;
-    const YAML::Node value = it->second;
-    if (!key.IsScalar()) {
-      return fail(key.Mark(), f.path, "a key must be a plain word, got " + describe(key));
-    }
-    const std::string name = key.Scalar();
-    const std::string path = join(f.path, name);
-    auto spec =
-        std::find_if(keys.begin(), keys.end(), [&](const Key& k) { return k.name == name; });
-    if (spec == keys.end() && name == "<<") {
-      return fail(key.Mark(), path, "YAML merge keys are not supported (write the keys out)");
-    }
-    if (spec == keys.end()) {
-      std::string allowed;
-      std::string_view suggestion;
-      size_t best = 3;  // suggest only near misses (typos, singular/plural)
-      for (const auto& k : keys) {
-        allowed += (allowed.empty() ? "" : ", ") + std::string(k.name);
-        if (size_t d = edit_distance(name, k.name); d < best) {
-          best = d;
-          suggestion = k.name;
-        }
-      }
-      std::string hint =
-          suggestion.empty() ? "" : "did you mean '" + std::string(suggestion) + "'? ";
-      return fail(key.Mark(), path, "unknown key (" + hint + "allowed: " + allowed + ")");
-    }
-    if (auto [first, fresh] = seen.emplace(name, line_of(key.Mark())); !fresh) {
-      return fail(key.Mark(), path,
-                  "given twice, first on line " + std::to_string(first->second) + " (keep one)");
-    }
-    XLB_TRY(spec->parse(Field{path, key.Mark(), value}));
-  }
-  for (const auto& k : keys) {
-    if (k.required && !seen.contains(std::string(k.name))) {
-      return fail(
-          f.mark(), f.path,
-          "missing required key '" + std::string(k.name) + "' (" + std::string(example) + ")");
-    }
-  }
-  return ok_status();
-}
 
 // ---- Typed readers ------------------------------------------------------------------------
 
