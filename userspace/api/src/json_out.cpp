@@ -207,6 +207,9 @@ OutJson health_json(const std::vector<state::VipView>& vips) {
           {"checks", h.checks},
           {"failures", h.failures},
           {"transitions", h.transitions},
+          {"target", h.target},
+          {"interval_ms", h.interval_ms},
+          {"timeout_ms", h.timeout_ms},
       });
     }
     list.push_back({{"vip", v.spec.key.to_string()},

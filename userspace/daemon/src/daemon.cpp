@@ -530,6 +530,9 @@ Result<std::vector<state::VipView>> Daemon::vips() {
         bv.health.checks = h.checks;
         bv.health.failures = h.failures;
         bv.health.transitions = h.transitions;
+        if (h.type != state::CheckType::kNone) bv.health.target = h.target.to_string();
+        bv.health.interval_ms = h.interval_ms;
+        bv.health.timeout_ms = h.timeout_ms;
       }
       if (applied) {
         for (const auto& ab : applied->backends) {

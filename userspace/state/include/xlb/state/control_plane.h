@@ -30,6 +30,9 @@ struct HealthView {
   double since_unix = 0;           // last change of `state`, seconds since the epoch
   uint32_t rise_progress = 0, fall_progress = 0, rise = 0, fall = 0;
   uint64_t checks = 0, failures = 0, transitions = 0;
+  // Where and how often this backend is checked (its VIP's spec with its own override).
+  std::string target;  // "198.18.3.11:80"; empty when unchecked
+  uint32_t interval_ms = 0, timeout_ms = 0;
 };
 
 struct BackendView {
