@@ -96,7 +96,16 @@ class RenderTest(Workspace):
         self.assertIn("| `something_new` | widgets_per_s | 42.0 widgets/s |", md)
         self.assertIn("| `cores_2` | skipped | 0.00 |  | — | fewer than two CPUs available", md)
         self.assertNotIn("| cores_2 |", md)  # a note, not a lab case row
-        self.assertRegex(md, r"Targets: \d+ of \d+ met: missed `lab/established_v4_10000flows_2core`")
+        self.assertIn("Targets: 16 of 17 met; missed: `lab/established_v4_10000flows_2core` "
+                      "ratio_to_floor.", md)
+        # Many misses of one metric are counted, not listed.
+        doc = load_fixture()
+        for r in doc["results"]:
+            if r["metric"] == "ratio_to_floor":
+                r["target"] = 2.0
+        md, _ = self.render(doc)
+        self.assertIn("Targets: 14 of 19 met; missed: ratio_to_floor of 5 `lab` cases (see its "
+                      "table).", md)
 
     def test_charts_are_drawn_and_deterministic(self):
         if not charts.available():

@@ -33,6 +33,12 @@ class TemplateError(ValueError):
     pass
 
 
+def _seconds(value):
+    if not isinstance(value, (int, float)):
+        return "for an unknown time"
+    return f"{value / 60:.1f} minutes" if value >= 120 else f"{value:.0f} s"
+
+
 def _virtualization(meta):
     virt = meta.get("virtualization", {})
     parts = []
@@ -58,7 +64,7 @@ def run_block(results, results_link, results_name):
         f"{_virtualization(m)}; {m.get('os', '?')}, kernel {m.get('kernel', '?')}; "
         f"BPF built by {comp.get('bpf', '?')}, userspace by {comp.get('cxx', '?')} "
         f"({m.get('build_type', '?')}); libbpf {m.get('libbpf', '?')}; "
-        f"commit `{commit}`{dirty}. Load average (1/5/15 min) at start {load('loadavg_start')}, "
+        f"commit `{commit}`{dirty}. Suites ran {_seconds(m.get('duration_s'))}; load average (1/5/15 min) at start {load('loadavg_start')}, "
         f"at end {load('loadavg_end')}. Command: `{m.get('command', '?')}`.",
         "",
     ]
@@ -74,9 +80,22 @@ def run_block(results, results_link, results_name):
     with_target = [r for r in results.records if verdict(r)]
     missed = [r for r in with_target if verdict(r) == "FAIL"]
     lines += ["", f"Targets: {len(with_target) - len(missed)} of {len(with_target)} met"
-              + (": missed " + ", ".join(f"`{r['suite']}/{r['case']}` {r['metric']}"
-                                        for r in missed) if missed else "") + "."]
+              + (f"; missed: {_missed(missed)}" if missed else "") + "."]
     return "\n".join(lines)
+
+
+def _missed(records, listed=3):
+    """Missed targets by suite and metric: the cases when few, else how many."""
+    groups = {}
+    for r in records:
+        groups.setdefault((r["suite"], r["metric"]), []).append(r["case"])
+    parts = []
+    for (suite, metric), cases in groups.items():
+        if len(cases) <= listed:
+            parts += [f"`{suite}/{c}` {metric}" for c in cases]
+        else:
+            parts.append(f"{metric} of {len(cases)} `{suite}` cases (see its table)")
+    return ", ".join(parts)
 
 
 def chart_block(name, drawn, docs_dir):
