@@ -169,13 +169,13 @@ def _reaction_panel(ax, records, whisker_keys, whisker_label, budget_label, titl
 
 
 def reaction(results, path):
-    """Health: failure → weight 0 in the ring input; discovery: etcd put → update delivered."""
+    """Health: failure → ring without the backend; discovery: etcd put → change in the maps."""
     health = results.suite("health", "detect_to_map_ms")
     disc = results.suite("discovery", "etcd_event_to_map_ms")
     panels = [p for p in ((health, ("max",), "min – max", "budget:\nfall × interval + 50 ms",
-                           "Health: backend fails → out of the ring input"),
+                           "Health: backend fails → the ring in the BPF map no longer names it"),
                           (disc, ("p99", "max"), "median – p99", "target",
-                           "Discovery: etcd put → update delivered")) if p[0]]
+                           "Discovery: etcd put → change reconciled into the BPF maps")) if p[0]]
     if not panels:
         return None
     fig, axes = plt.subplots(len(panels), 1, figsize=(7.5, 1.7 * len(panels) + 0.6),
