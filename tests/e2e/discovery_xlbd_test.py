@@ -226,6 +226,10 @@ class DiscoveryXlbdTest(unittest.TestCase):
         self.etcd.ctl("del", backend_key(ETCD_VIP, self.be[0].v4))
         self.wait_served(ETCD_VIP, [b.v4 for b in self.be[1:]])
         self.assertEqual(self.http_backends("198.18.200.2"), self.names(self.be[1:]))
+        # The API changes configured entries; a discovered one is changed at its source.
+        res = self.xlbctl("backend", "set", ETCD_VIP, self.be[1].v4, "--drain", check=False)
+        self.assertEqual(res.returncode, 1, res.stderr)
+        self.assertIn("comes from service discovery", res.stderr)
 
     def test_3_etcd_down_keeps_serving_and_marks_the_source_stale(self):
         self.etcd.kill()

@@ -88,7 +88,20 @@ Result<std::vector<state::VipView>> FakeControlPlane::vips() {
 Result<state::DesiredState> FakeControlPlane::desired() {
   std::lock_guard lock(mu_);
   if (fail_reads_) return *fail_reads_;
-  return state_;
+  state::DesiredState served = state_;
+  for (const auto& [key, vip] : discovered_.vips) {
+    auto [it, fresh] = served.vips.emplace(key, vip);
+    if (fresh) continue;
+    for (const auto& b : vip.backends) {  // configuration wins per address
+      if (!it->second.find_backend(b.address)) it->second.backends.push_back(b);
+    }
+  }
+  return served;
+}
+
+void FakeControlPlane::set_discovered(state::DesiredState discovered) {
+  std::lock_guard lock(mu_);
+  discovered_ = std::move(discovered);
 }
 
 Status FakeControlPlane::mutate(const std::function<Status(state::DesiredState&)>& change) {

@@ -46,6 +46,9 @@ class FakeControlPlane : public state::ControlPlane {
   void fail_reads(std::optional<Error> error);
   void set_push_reply(Result<state::PushView> reply);
   std::vector<std::string> pushed_bodies() const;
+  // What service discovery adds to the served state from now on: desired() (the served state)
+  // shows these VIPs and backends too, mutate() never sees them (as in xlbd).
+  void set_discovered(state::DesiredState discovered);
   // status().discovery from now on.
   void set_discovery(std::optional<state::DiscoveryView> view);
   // The state now, without going through the interface.
@@ -73,6 +76,7 @@ class FakeControlPlane : public state::ControlPlane {
       Error::from_errno(ENOTSUP, "discovery is not configured (fake)");
   std::vector<std::string> pushed_;
   std::optional<state::DiscoveryView> discovery_;
+  state::DesiredState discovered_;
 };
 
 }  // namespace xlb::test

@@ -771,6 +771,32 @@ TEST_F(ApiTest, PushBodyLevelErrorsAre400) {
                     "unknown_source");
 }
 
+TEST_F(ApiTest, ChangingADiscoveredEntryIsAConflictNamingItsSource) {
+  state::DesiredState found;
+  VipSpec registry;
+  registry.key = key("198.18.200.2:80/tcp");
+  registry.backends = {BackendSpec{.address = ip("198.18.3.21")}};
+  found.vips.emplace(registry.key, registry);
+  VipSpec web;  // a discovered backend of a configured VIP
+  web.key = key("198.18.200.1:80/tcp");
+  web.backends = {BackendSpec{.address = ip("198.18.3.31")}};
+  found.vips.emplace(web.key, web);
+  fake_.set_discovered(found);
+
+  const std::string reg = "/v1/vips/198.18.200.2:80%2Ftcp";
+  EXPECT_HTTP_ERROR(api().patch(reg + "/backends/198.18.3.21", {{"state", "draining"}}), 409,
+                    "backend 198.18.3.21 of VIP 198.18.200.2:80/tcp comes from service discovery");
+  EXPECT_HTTP_ERROR(api().del(reg), 409, "change it at its source");
+  EXPECT_HTTP_ERROR(api().post(reg + "/backends", {{"address", "198.18.3.22"}}), 409,
+                    "VIP 198.18.200.2:80/tcp comes from service discovery");
+  EXPECT_HTTP_ERROR(api().del(std::string(kWeb) + "/backends/198.18.3.31"), 409,
+                    "comes from service discovery");
+  // Entries nobody has stay plain 404s; configured ones change as before.
+  EXPECT_HTTP_ERROR(api().del(std::string(kWeb) + "/backends/198.18.3.99"), 404, "has no backend");
+  EXPECT_HTTP_ERROR(api().del("/v1/vips/198.18.200.9:80%2Ftcp"), 404, "no VIP");
+  EXPECT_TRUE(api().patch(std::string(kWeb) + "/backends/198.18.3.11", {{"weight", 4}}).ok());
+}
+
 TEST_F(ApiTest, StatusShowsDiscoverySources) {
   auto s = api().get("/v1/status");
   ASSERT_TRUE(s.ok());

@@ -2,7 +2,9 @@
 #include "handlers.h"
 
 #include <algorithm>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -87,7 +89,7 @@ class Resources {
   Reply delete_vip(const Request& req) {
     auto key = path_vip(req);
     if (!key) return reply_for(key.error());
-    Status st = cp_.mutate([&](DesiredState& d) -> Status {
+    Status st = mutate_configured(*key, std::nullopt, [&](DesiredState& d) -> Status {
       if (d.vips.erase(*key) == 0) return no_vip(*key);
       return {};
     });
@@ -122,7 +124,7 @@ class Resources {
     if (!body) return reply_for(body.error());
     auto backend = parse_backend(*body, "");
     if (!backend) return reply_for(backend.error());
-    Status st = cp_.mutate([&](DesiredState& d) -> Status {
+    Status st = mutate_configured(*key, std::nullopt, [&](DesiredState& d) -> Status {
       auto it = d.vips.find(*key);
       if (it == d.vips.end()) return no_vip(*key);
       auto& backends = it->second.backends;
@@ -150,7 +152,7 @@ class Resources {
     if (!key) return reply_for(key.error());
     auto address = path_address(req);
     if (!address) return reply_for(address.error());
-    Status st = cp_.mutate([&](DesiredState& d) -> Status {
+    Status st = mutate_configured(*key, *address, [&](DesiredState& d) -> Status {
       auto it = d.vips.find(*key);
       if (it == d.vips.end()) return no_vip(*key);
       auto& backends = it->second.backends;
@@ -172,7 +174,7 @@ class Resources {
     if (!body) return reply_for(body.error());
     auto patch = parse_backend_patch(*body);
     if (!patch) return reply_for(patch.error());
-    Status st = cp_.mutate([&](DesiredState& d) -> Status {
+    Status st = mutate_configured(*key, *address, [&](DesiredState& d) -> Status {
       auto it = d.vips.find(*key);
       if (it == d.vips.end()) return no_vip(*key);
       auto b = find_in(it->second.backends, *address);
@@ -308,6 +310,25 @@ class Resources {
   }
 
  private:
+  // mutate() edits the configured state. A 404 for a VIP (or a backend of it) that is served
+  // all the same comes from service discovery: say so, and where to change it.
+  Status mutate_configured(const VipKey& key, const std::optional<IpAddress>& backend,
+                           const std::function<Status(DesiredState&)>& change) {
+    Status st = cp_.mutate(change);
+    if (st || http_status(st.error()) != 404) return st;
+    auto served = cp_.desired();
+    if (!served) return st;
+    auto it = served->vips.find(key);
+    if (it == served->vips.end() || (backend && !it->second.find_backend(*backend))) return st;
+    std::string what = backend ? "backend " + backend->to_string() + " of VIP " + key.to_string()
+                               : "VIP " + key.to_string();
+    return http_error(409, what +
+                               " comes from service discovery, not from the configuration: "
+                               "change it at its source (registry, service file or POST "
+                               "/v1/events); the API changes configured entries "
+                               "(docs/discovery.md)");
+  }
+
   static Result<VipKey> path_vip(const Request& req) {
     return parse_vip_text(req.args.at(0), "VIP in path");
   }
