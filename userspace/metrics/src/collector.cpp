@@ -128,26 +128,23 @@ void add_status(const state::StatusView& s, std::vector<MetricFamily>& out) {
 void add_discovery(const state::DiscoveryView& d, std::vector<MetricFamily>& out) {
   static constexpr std::array<std::string_view, 4> kStates{"starting", "connected", "stale",
                                                            "error"};
-  MetricFamily state = family(
-      "xlb_discovery_source_state",
-      "1 for the state each discovery source is in (stale/error: its last good entries are "
-      "served while it retries)",
-      MetricType::Gauge);
-  MetricFamily stale = family(
-      "xlb_discovery_source_stale", "1 while a source is stale or in error", MetricType::Gauge);
+  MetricFamily state = family("xlb_discovery_source_state",
+                              "1 for the state each discovery source is in (stale/error: its "
+                              "last good entries are served while it retries)",
+                              MetricType::Gauge);
+  MetricFamily stale = family("xlb_discovery_source_stale",
+                              "1 while a source is stale or in error", MetricType::Gauge);
   MetricFamily last_good = family("xlb_discovery_source_last_good_timestamp_seconds",
-                                            "last time the source was known current (Unix)",
-                                            MetricType::Gauge);
-  MetricFamily events = family(
-      "xlb_discovery_events_total", "events from a source, by result", MetricType::Counter);
+                                  "last time the source was known current (Unix)",
+                                  MetricType::Gauge);
+  MetricFamily events = family("xlb_discovery_events_total", "events from a source, by result",
+                               MetricType::Counter);
   MetricFamily rejected = family("xlb_discovery_events_rejected_total",
-                                           "events refused, by source and reason",
-                                           MetricType::Counter);
-  MetricFamily stale_total = family(
-      "xlb_discovery_source_stale_total", "times a source left connected", MetricType::Counter);
+                                 "events refused, by source and reason", MetricType::Counter);
+  MetricFamily stale_total = family("xlb_discovery_source_stale_total",
+                                    "times a source left connected", MetricType::Counter);
   MetricFamily resyncs = family("xlb_discovery_source_resyncs_total",
-                                          "resyncs of a source, by kind (resume, full)",
-                                          MetricType::Counter);
+                                "resyncs of a source, by kind (resume, full)", MetricType::Counter);
   for (const auto& src : d.sources) {
     for (auto st : kStates) {
       add(state, {{"source", src.name}, {"type", src.type}, {"state", std::string(st)}},
