@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "xlb/discovery/discovery.h"
+#include "xlb/discovery/testing/collector.h"
 #include "xlb/discovery/etcd_keys.h"
 #include "xlb/discovery/testing/etcd_server.h"
 
@@ -42,37 +43,7 @@ std::string backend_key(const char* address, const char* v = kVip) {
 }
 std::string spec_key(const char* v = kVip) { return etcd_spec_key(kPrefix, vip(v)); }
 
-class Collector {
- public:
-  ApplyFn fn() {
-    return [this](const Update& u) -> Status {
-      std::lock_guard lock(mu_);
-      last_ = u.discovered;
-      updates_++;
-      cv_.notify_all();
-      return ok_status();
-    };
-  }
-  bool wait(const std::function<bool(const Snapshot&)>& pred,
-            std::chrono::milliseconds timeout = 10s) {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, timeout, [&] { return pred(last_); });
-  }
-  Snapshot last() {
-    std::lock_guard lock(mu_);
-    return last_;
-  }
-  int updates() {
-    std::lock_guard lock(mu_);
-    return updates_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  Snapshot last_;
-  int updates_ = 0;
-};
+using testing::Collector;
 
 // The backends of kVip as "address=weight" in address order, "" when the VIP is absent.
 std::string members(const Snapshot& s, const char* v = kVip) {

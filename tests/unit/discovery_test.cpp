@@ -4,6 +4,7 @@
 // merge() with the configured state, coalescing with a fake clock, and the files and push
 // sources running for real (inotify on a temporary directory).
 #include "xlb/discovery/discovery.h"
+#include "xlb/discovery/testing/collector.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -787,39 +788,7 @@ TEST(Engine, AFailedCallbackKeepsTheAppliedStateAndRetries) {
 // ---- Running sources ---------------------------------------------------------------------------
 
 // Collects updates from the worker thread; waits for a condition on the latest snapshot.
-class Collector {
- public:
-  ApplyFn fn() {
-    return [this](const Update& u) -> Status {
-      std::lock_guard lock(mu_);
-      last_ = u.discovered;
-      updates_++;
-      for (const auto& k : u.changed) changed_.push_back(k);
-      cv_.notify_all();
-      return ok_status();
-    };
-  }
-  bool wait(const std::function<bool(const Snapshot&)>& pred,
-            std::chrono::milliseconds timeout = 5s) {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, timeout, [&] { return pred(last_); });
-  }
-  Snapshot last() {
-    std::lock_guard lock(mu_);
-    return last_;
-  }
-  int updates() {
-    std::lock_guard lock(mu_);
-    return updates_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  Snapshot last_;
-  int updates_ = 0;
-  std::vector<state::VipKey> changed_;
-};
+using testing::Collector;
 
 std::optional<SourceStatus> status_of(const Discovery& d, const std::string& name) {
   for (const auto& s : d.sources()) {
