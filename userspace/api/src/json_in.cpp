@@ -158,16 +158,10 @@ Result<state::VipSpec> parse_vip(const json& value) {
   if (!name) return name.error();
   if (*name) spec.name = **name;
 
-  struct Flag {
-    std::string_view key;
-    bool* target;
-  };
-  for (Flag flag :
-       {Flag{"no_lru", &spec.no_lru}, Flag{"gue", &spec.gue},
-        Flag{"icmp_too_big", &spec.icmp_too_big}, Flag{"no_rate_guard", &spec.no_rate_guard}}) {
-    auto v = opt_bool(value, flag.key);
+  for (const auto& flag : state::kVipFlagFields) {
+    auto v = opt_bool(value, flag.name);
     if (!v) return v.error();
-    if (*v) *flag.target = **v;
+    if (*v) spec.*flag.member = **v;
   }
 
   auto hash = opt_string(value, "hash");

@@ -268,16 +268,10 @@ Status read_vip_settings(const ObjectReader& r, state::VipSpec& spec) {
     }
     spec.name = n;
   }
-  struct Flag {
-    std::string_view key;
-    bool* target;
-  };
-  for (Flag flag :
-       {Flag{"no_lru", &spec.no_lru}, Flag{"gue", &spec.gue},
-        Flag{"icmp_too_big", &spec.icmp_too_big}, Flag{"no_rate_guard", &spec.no_rate_guard}}) {
-    auto v = r.boolean(flag.key);
+  for (const auto& flag : state::kVipFlagFields) {
+    auto v = r.boolean(flag.name);
     if (!v) return v.error();
-    if (*v) *flag.target = **v;
+    if (*v) spec.*flag.member = **v;
   }
   auto hash = r.string("hash");
   if (!hash) return hash.error();

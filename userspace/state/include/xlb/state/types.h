@@ -163,6 +163,18 @@ struct VipSpec {
   friend bool operator==(const VipSpec&, const VipSpec&) = default;
 };
 
+// A VIP's on/off settings under the names the config file, the API and discovery use.
+struct VipFlagField {
+  std::string_view name;
+  bool VipSpec::*member;
+};
+inline constexpr std::array<VipFlagField, 4> kVipFlagFields{{
+    {"no_lru", &VipSpec::no_lru},
+    {"gue", &VipSpec::gue},
+    {"icmp_too_big", &VipSpec::icmp_too_big},
+    {"no_rate_guard", &VipSpec::no_rate_guard},
+}};
+
 struct DesiredState {
   std::map<VipKey, VipSpec> vips;
 
