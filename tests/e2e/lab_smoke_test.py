@@ -31,20 +31,13 @@ import traceback
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.join(REPO, "tools"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rawpkt  # noqa: E402  (tests/e2e/rawpkt.py: checksums)
 
 DEADLINE_S = 240  # ctest's timeout is 300: leave time to clean up
 
 
 # ---- helper modes -------------------------------------------------------------------------
-
-def _csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
 
 def _inner_udp(family, src, dst, sport, dport, payload):
     """An IPv4 or IPv6 header plus UDP, as a client would send it to a VIP."""
@@ -53,11 +46,11 @@ def _inner_udp(family, src, dst, sport, dport, payload):
         udp = struct.pack("!HHHH", sport, dport, udp_len, 0) + payload  # checksum optional
         hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + udp_len, 0, 0x4000, 64,
                           socket.IPPROTO_UDP, 0, socket.inet_aton(src), socket.inet_aton(dst))
-        return hdr[:10] + struct.pack("!H", _csum(hdr)) + hdr[12:] + udp
+        return hdr[:10] + struct.pack("!H", rawpkt.csum(hdr)) + hdr[12:] + udp
     s6, d6 = socket.inet_pton(socket.AF_INET6, src), socket.inet_pton(socket.AF_INET6, dst)
     pseudo = s6 + d6 + struct.pack("!I3xB", udp_len, socket.IPPROTO_UDP)
     udp = struct.pack("!HHHH", sport, dport, udp_len, 0) + payload
-    c = _csum(pseudo + udp) or 0xFFFF
+    c = rawpkt.csum(pseudo + udp) or 0xFFFF
     udp = udp[:6] + struct.pack("!H", c) + udp[8:]
     hdr = struct.pack("!IHBB", 6 << 28, udp_len, socket.IPPROTO_UDP, 64) + s6 + d6
     return hdr + udp
@@ -268,13 +261,9 @@ def main():
         print("SKIP: needs root (namespaces, XDP)\n0 passed, 0 failed")
         return 77
 
-    from lab import Lab, LabError
+    from lab import Lab, LabError, arm_deadline
 
-    def on_alarm(signum, frame):
-        raise TimeoutError(f"lab smoke test exceeded {DEADLINE_S}s")
-    signal.signal(signal.SIGALRM, on_alarm)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    signal.alarm(DEADLINE_S)
+    arm_deadline(DEADLINE_S, "lab smoke test")
 
     c = Checks()
     name = "e2e" + secrets.token_hex(2)

@@ -705,13 +705,9 @@ def main():
     if os.geteuid() != 0:
         print("SKIP: needs root (network namespaces, XDP)\n0 passed, 0 failed")
         return 77
-    from lab import Lab
+    from lab import Lab, arm_deadline
 
-    def on_alarm(signum, frame):
-        raise TimeoutError(f"scenarios exceeded {DEADLINE_S}s")
-    signal.signal(signal.SIGALRM, on_alarm)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    signal.alarm(DEADLINE_S)
+    arm_deadline(DEADLINE_S, "scenarios")
 
     wanted = None
     if args.only:

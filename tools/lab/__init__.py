@@ -8,6 +8,6 @@ its backends run. Used by tools/xlb-lab and tests/e2e:
         lab.run("cli", ["curl", "-s", f"http://{lab.backend_addresses[0].v4}/"])
 """
 from .lab import (DEFAULT_VIPS, Backend, Lab, list_labs, state_path)
-from .proc import LabError
+from .proc import LabError, arm_deadline
 
-__all__ = ["Lab", "LabError", "Backend", "DEFAULT_VIPS", "list_labs", "state_path"]
+__all__ = ["Lab", "LabError", "Backend", "DEFAULT_VIPS", "list_labs", "state_path", "arm_deadline"]

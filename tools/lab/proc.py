@@ -82,36 +82,44 @@ def _reap(pid):
         pass
 
 
+def _wait_gone(live, seconds):
+    """Reaps and polls [(pid, start_time), ...] for up to `seconds`; returns those still alive."""
+    deadline = time.monotonic() + seconds
+    while live and time.monotonic() < deadline:
+        for pid, _ in live:
+            _reap(pid)
+        live = [(p, s) for p, s in live if alive(p, s)]
+        if live:
+            time.sleep(0.05)
+    return live
+
+
+def _signal_all(live, sig):
+    for pid, _ in live:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
 def end_processes(procs, grace=5.0):
     """Ends the processes [(pid, start_time), ...]: SIGTERM, then SIGKILL after `grace`
     seconds. Returns the PIDs that still run afterwards."""
     live = [(p, s) for p, s in procs if alive(p, s)]
-    for pid, _ in live:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + grace
-    while live and time.monotonic() < deadline:
-        for pid, _ in live:
-            _reap(pid)
-        live = [(p, s) for p, s in live if alive(p, s)]
-        if live:
-            time.sleep(0.05)
-    for pid, started in live:
-        if alive(pid, started):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    deadline = time.monotonic() + 2.0
-    while live and time.monotonic() < deadline:
-        for pid, _ in live:
-            _reap(pid)
-        live = [(p, s) for p, s in live if alive(p, s)]
-        if live:
-            time.sleep(0.05)
-    return [p for p, _ in live]
+    _signal_all(live, signal.SIGTERM)
+    live = _wait_gone(live, grace)
+    _signal_all([(p, s) for p, s in live if alive(p, s)], signal.SIGKILL)
+    return [p for p, _ in _wait_gone(live, 2.0)]
+
+
+def arm_deadline(seconds, what):
+    """Makes the calling script raise TimeoutError after `seconds` (SIGALRM), and SIGTERM a
+    KeyboardInterrupt, so that its cleanup runs in both cases. signal.alarm(0) disarms."""
+    def on_alarm(signum, frame):
+        raise TimeoutError(f"{what} exceeded {seconds}s")
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.alarm(seconds)
 
 
 def netns_pids(ns):
