@@ -359,9 +359,9 @@ Status Daemon::reload() {
     spdlog::error("reload: {}; the running configuration stays", loaded.error().to_string());
     return loaded.error();
   }
-  state::Config* cfg = &loaded->config;
-  if (opts_.interface_override) cfg->global.interface = *opts_.interface_override;
-  XLB_TRY(reload_locked(*cfg));
+  if (opts_.interface_override) loaded->config.global.interface = *opts_.interface_override;
+  auto fixed = reload_locked(loaded->config);
+  if (!fixed) return fixed.error();
   // Sources follow once the new configured state is served; their changes arrive as updates.
   {
     std::lock_guard lock(mu_);
@@ -372,15 +372,18 @@ Status Daemon::reload() {
     return st;
   }
   spdlog::info("reloaded {}", opts_.config_path);
-  return reload_warning_;
+  if (!fixed->empty()) {
+    std::string names;
+    for (const auto& f : *fixed) names += (names.empty() ? "" : ", ") + f;
+    return Error::invalid("reloaded, but these settings need a restart of xlbd: " + names);
+  }
+  return {};
 }
 
-Status Daemon::reload_locked(const state::Config& loaded) {
-  const state::Config* cfg = &loaded;
+Result<std::vector<std::string>> Daemon::reload_locked(const state::Config& loaded) {
   std::lock_guard lock(mu_);
-  reload_warning_ = {};
-  auto fixed = restart_only_changes(config_.global, cfg->global);
-  state::GlobalConfig next = cfg->global;
+  auto fixed = restart_only_changes(config_.global, loaded.global);
+  state::GlobalConfig next = loaded.global;
   if (!fixed.empty()) {
     // Keep the running values of what cannot change without a restart.
     next.interface = config_.global.interface;
@@ -394,21 +397,18 @@ Status Daemon::reload_locked(const state::Config& loaded) {
     next.metrics_listen = config_.global.metrics_listen;
   }
   // The file was checked against its own limits; the running ones are what count.
-  if (next.next_hop_mac && *next.next_hop_mac != next_hop_) next_hop_ = *next.next_hop_mac;
+  const auto previous_next_hop = next_hop_;
+  if (next.next_hop_mac) next_hop_ = *next.next_hop_mac;
   state::GlobalConfig previous = config_.global;
   config_.global = next;
-  if (auto st = apply_locked(cfg->state, discovered_); !st) {
+  if (auto st = apply_locked(loaded.state, discovered_); !st) {
     config_.global = previous;
+    next_hop_ = previous_next_hop;
     spdlog::error("reload: {}; the running configuration stays", st.error().to_string());
-    return st;
+    return st.error();
   }
-  config_.state = cfg->state;
-  if (!fixed.empty()) {
-    std::string names;
-    for (const auto& f : fixed) names += (names.empty() ? "" : ", ") + f;
-    reload_warning_ = Error::invalid("reloaded, but these settings need a restart of xlbd: " + names);
-  }
-  return {};
+  config_.state = loaded.state;
+  return fixed;
 }
 
 void Daemon::stop() {

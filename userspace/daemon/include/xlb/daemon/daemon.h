@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "xlb/dataplane/attach.h"
 #include "xlb/discovery/config.h"
@@ -88,7 +89,8 @@ class Daemon final : public state::ControlPlane {
   Status init(const DaemonOptions& opts);
   Status attach_or_upgrade();
   // The state half of reload(): global settings and configured state, applied all or nothing.
-  Status reload_locked(const state::Config& loaded);
+  // Returns the settings that kept their running values (they need a restart).
+  Result<std::vector<std::string>> reload_locked(const state::Config& loaded);
   // The one path of every change: merges the configured state with what discovery found
   // (discovery::merge), validates the result against the running limits and reconciles it.
   // All or nothing: on success served_, discovered_ and the health targets follow; on error
@@ -139,7 +141,6 @@ class Daemon final : public state::ControlPlane {
   uint64_t reconcile_total_ = 0, reconcile_errors_ = 0;
   double reconcile_seconds_sum_ = 0, last_reconcile_seconds_ = 0;
   std::string last_error_;
-  Status reload_warning_;  // settings of the last reload that need a restart
 };
 
 // The MAC of the default IPv4 gateway on `ifname`, from the kernel's route and neighbour
